@@ -1,0 +1,164 @@
+//! Configuration, with Kafka Streams' names where a concept matches.
+
+use std::path::PathBuf;
+
+use crate::error::StreamsError;
+
+/// What a task does with a record whose key or value cannot be deserialized
+/// (`default.deserialization.exception.handler`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeserializationHandler {
+    /// Stop the task with an error naming topic, partition and offset (the default).
+    #[default]
+    Fail,
+    /// Log the record's coordinates, count it, and continue with the next record.
+    LogAndContinue,
+}
+
+/// Settings of a Tributary application.
+///
+/// | key | field | default |
+/// |---|---|---|
+/// | `application.id` | [`StreamsConfig::application_id`] | (required) |
+/// | `state.dir` | [`StreamsConfig::state_dir`] | `<tmp>/tributary` |
+/// | `statestore.cache.max.bytes` | [`StreamsConfig::cache_max_bytes`] | 10 MiB |
+/// | `rocksdb.memory.bytes` | [`StreamsConfig::memory_budget_bytes`] | 256 MiB |
+/// | `commit.interval.ms` | [`StreamsConfig::commit_interval_ms`] | 30000 |
+/// | `default.deserialization.exception.handler` | [`StreamsConfig::deserialization_handler`] | `fail` (or `log_and_continue`) |
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamsConfig {
+    /// Identifies the application: prefixes internal topics, names the consumer group and
+    /// the state directory.
+    pub application_id: String,
+    /// Where tasks keep local state.
+    pub state_dir: PathBuf,
+    /// Record cache bytes for all tasks of a process; 0 turns caching off.
+    pub cache_max_bytes: usize,
+    /// The memory budget of all RocksDB stores of a process (block cache and memtables).
+    pub memory_budget_bytes: usize,
+    /// How often progress is committed.
+    pub commit_interval_ms: u64,
+    /// What to do with undeserializable records.
+    pub deserialization_handler: DeserializationHandler,
+}
+
+impl StreamsConfig {
+    /// The defaults, for application `application_id`.
+    pub fn new(application_id: &str) -> Self {
+        Self {
+            application_id: application_id.to_owned(),
+            state_dir: std::env::temp_dir().join("tributary"),
+            cache_max_bytes: 10 * 1024 * 1024,
+            memory_budget_bytes: tributary_state::MemoryBudget::DEFAULT_BYTES,
+            commit_interval_ms: 30_000,
+            deserialization_handler: DeserializationHandler::Fail,
+        }
+    }
+
+    /// Sets one setting by its key, as the CLI's configuration file does.
+    ///
+    /// # Errors
+    /// [`StreamsError::Config`] for an unknown key or a value that does not parse.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), StreamsError> {
+        let bad = |reason: String| StreamsError::Config {
+            key: key.to_owned(),
+            reason,
+        };
+        let number = |v: &str| {
+            v.trim()
+                .parse::<u64>()
+                .map_err(|e| bad(format!("`{v}` is not a non-negative integer ({e})")))
+        };
+        match key {
+            "application.id" => {
+                if value.is_empty()
+                    || !value
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+                {
+                    return Err(bad(format!(
+                        "`{value}` must be non-empty ASCII letters, digits, `.`, `_` or `-`"
+                    )));
+                }
+                self.application_id = value.to_owned();
+            }
+            "state.dir" => self.state_dir = PathBuf::from(value),
+            "statestore.cache.max.bytes" => self.cache_max_bytes = number(value)? as usize,
+            "rocksdb.memory.bytes" => self.memory_budget_bytes = number(value)? as usize,
+            "commit.interval.ms" => self.commit_interval_ms = number(value)?,
+            "default.deserialization.exception.handler" => {
+                self.deserialization_handler = match value {
+                    "fail" => DeserializationHandler::Fail,
+                    "log_and_continue" => DeserializationHandler::LogAndContinue,
+                    other => {
+                        return Err(bad(format!(
+                            "`{other}` is not a handler; use `fail` or `log_and_continue`"
+                        )));
+                    }
+                }
+            }
+            _ => {
+                return Err(bad(format!(
+                    "unknown setting; known settings: {}",
+                    Self::KEYS.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every key [`StreamsConfig::set`] accepts.
+    pub const KEYS: &'static [&'static str] = &[
+        "application.id",
+        "state.dir",
+        "statestore.cache.max.bytes",
+        "rocksdb.memory.bytes",
+        "commit.interval.ms",
+        "default.deserialization.exception.handler",
+    ];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_set_typed_fields() {
+        let mut c = StreamsConfig::new("app");
+        c.set("statestore.cache.max.bytes", "0").unwrap();
+        c.set(
+            "default.deserialization.exception.handler",
+            "log_and_continue",
+        )
+        .unwrap();
+        assert_eq!(c.cache_max_bytes, 0);
+        assert_eq!(
+            c.deserialization_handler,
+            DeserializationHandler::LogAndContinue
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_rejected_with_the_reason() {
+        let mut c = StreamsConfig::new("app");
+        let err = c.set("state.dri", "/tmp").unwrap_err().to_string();
+        assert!(
+            err.contains("`state.dri`")
+                && err.contains("unknown setting")
+                && err.contains("state.dir"),
+            "{err}"
+        );
+        let err = c.set("commit.interval.ms", "soon").unwrap_err().to_string();
+        assert!(
+            err.contains("`soon` is not a non-negative integer"),
+            "{err}"
+        );
+        let err = c.set("application.id", "my app").unwrap_err().to_string();
+        assert!(err.contains("must be non-empty ASCII"), "{err}");
+        assert_eq!(
+            c,
+            StreamsConfig::new("app"),
+            "a rejected value changes nothing"
+        );
+    }
+}

@@ -1,0 +1,420 @@
+//! [`TopologyTestDriver`]: runs a topology in-process, with no broker, through the same
+//! [`StreamTask`](crate::task::StreamTask) code the Kafka runtime runs — for Tributary's
+//! tests and for users' own.
+
+mod io;
+mod topics;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tributary_state::{MemoryBudget, ReadOnlyKeyValueStore};
+
+pub use io::{DriverKeyValueStore, TestInputTopic, TestOutputTopic};
+
+use crate::config::StreamsConfig;
+use crate::error::StreamsError;
+use crate::partitioner::partition_for;
+use crate::record::{Headers, RawRecord};
+use crate::serde::Serde;
+use crate::store::typed_serdes;
+use crate::task::{StreamTask, TaskId, TaskMetrics, TaskOptions};
+use crate::topology::Topology;
+use topics::{DriverChangelogReader, DriverCollector, SharedTopics, Topics};
+
+/// Builds a [`TopologyTestDriver`] with partition counts and commit behaviour.
+pub struct DriverBuilder {
+    topology: Topology,
+    config: StreamsConfig,
+    partitions: HashMap<String, i32>,
+    commit_after_each_input: bool,
+    wall_clock_ms: i64,
+}
+
+impl DriverBuilder {
+    /// Gives user topic `topic` `count` partitions (default 1); the driver then runs one
+    /// task per partition, and keys are partitioned as a Kafka producer would.
+    pub fn partitions(mut self, topic: &str, count: i32) -> Self {
+        self.partitions.insert(topic.to_owned(), count.max(1));
+        self
+    }
+
+    /// Whether each `pipe` ends with a commit (flushing record caches, so that every update
+    /// is visible downstream at once). Default: yes, as in Kafka Streams' test driver.
+    /// Without it, commit with [`TopologyTestDriver::commit`].
+    pub fn commit_after_each_input(mut self, on: bool) -> Self {
+        self.commit_after_each_input = on;
+        self
+    }
+
+    /// The wall-clock time (ms) the driver starts at. Default 0.
+    pub fn wall_clock_start(mut self, ms: i64) -> Self {
+        self.wall_clock_ms = ms;
+        self
+    }
+
+    /// Creates the tasks and their stores (in a temporary state directory).
+    ///
+    /// # Errors
+    /// Co-partitioning errors, and store failures.
+    pub fn build(self) -> Result<TopologyTestDriver, StreamsError> {
+        let app = self.config.application_id.clone();
+        let mut external = HashMap::new();
+        for sub in self.topology.subtopologies() {
+            for topic in sub.source_topics().iter().chain(sub.sink_topics()) {
+                if let crate::topology::TopicName::External(name) = topic {
+                    external.insert(
+                        name.clone(),
+                        self.partitions.get(name).copied().unwrap_or(1),
+                    );
+                }
+            }
+        }
+        let counts = self.topology.resolve_partitions(&app, &external)?;
+        let state_dir = tempfile::Builder::new()
+            .prefix("tributary-driver-")
+            .tempdir()
+            .map_err(|e| {
+                StreamsError::State(tributary_state::StateError::Io {
+                    operation: "create a temporary state directory",
+                    path: std::env::temp_dir(),
+                    source: e,
+                })
+            })?;
+        let topics: SharedTopics = Rc::new(RefCell::new(Topics {
+            logs: HashMap::new(),
+            partition_counts: counts.clone(),
+        }));
+        let options = TaskOptions {
+            application_id: app.clone(),
+            state_dir: state_dir.path().to_owned(),
+            cache_max_bytes: self.config.cache_max_bytes,
+            budget: MemoryBudget::new(self.config.memory_budget_bytes.min(64 << 20)),
+            deserialization_handler: self.config.deserialization_handler,
+            partitions: Arc::new(counts),
+        };
+        let mut tasks = Vec::new();
+        let mut routes = HashMap::new();
+        for id in self.topology.tasks(&app, &options.partitions) {
+            let collector = Box::new(DriverCollector {
+                topics: topics.clone(),
+            });
+            let mut task = StreamTask::new(&self.topology, id, &options, collector)?;
+            task.initialize(
+                &mut DriverChangelogReader {
+                    topics: topics.clone(),
+                },
+                self.wall_clock_ms,
+            )?;
+            for topic in task.input_topics() {
+                routes.insert((topic.to_owned(), id.partition), tasks.len());
+            }
+            tasks.push(task);
+        }
+        let inner = DriverInner {
+            topology: self.topology,
+            options,
+            topics,
+            tasks,
+            routes,
+            routed: HashMap::new(),
+            wall_clock_ms: self.wall_clock_ms,
+            commit_after_each_input: self.commit_after_each_input,
+        };
+        Ok(TopologyTestDriver {
+            inner: Rc::new(RefCell::new(inner)),
+            _state_dir: state_dir,
+        })
+    }
+}
+
+pub(crate) struct DriverInner {
+    topology: Topology,
+    options: TaskOptions,
+    pub(crate) topics: SharedTopics,
+    tasks: Vec<StreamTask>,
+    /// `(topic, partition)` → the task reading it.
+    routes: HashMap<(String, i32), usize>,
+    /// Per topic, how many appended records were handed to tasks.
+    routed: HashMap<String, usize>,
+    wall_clock_ms: i64,
+    commit_after_each_input: bool,
+}
+
+impl DriverInner {
+    pub(crate) fn partitions(&self, topic: &str) -> i32 {
+        self.options.partitions.get(topic).copied().unwrap_or(1)
+    }
+
+    pub(crate) fn reads(&self, topic: &str) -> bool {
+        self.routes.keys().any(|(t, _)| t == topic)
+    }
+
+    pub(crate) fn input_topics(&self) -> Vec<String> {
+        let mut topics: Vec<String> = self.routes.keys().map(|(t, _)| t.clone()).collect();
+        topics.sort();
+        topics.dedup();
+        topics
+    }
+
+    /// Appends one input record and runs the topology until it is idle.
+    pub(crate) fn pipe(
+        &mut self,
+        topic: &str,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        timestamp: i64,
+        headers: Headers,
+    ) -> Result<(), StreamsError> {
+        let partitions = self.partitions(topic);
+        let partition = key.map_or(0, |k| partition_for(k, partitions));
+        self.topics
+            .borrow_mut()
+            .append(topic, partition, key, value, timestamp, headers);
+        self.run()
+    }
+
+    /// Hands newly appended records of every topic a task reads to that task; returns
+    /// whether there were any.
+    fn route(&mut self) -> bool {
+        let topics = self.topics.borrow();
+        let mut any = false;
+        for (name, log) in &topics.logs {
+            let done = self.routed.entry(name.clone()).or_insert(0);
+            for &(partition, offset) in &log.order[*done..] {
+                if let Some(&t) = self.routes.get(&(name.clone(), partition)) {
+                    let record = log.partitions[partition as usize][offset].clone();
+                    self.tasks[t].add_records(name, [record]);
+                    any = true;
+                }
+            }
+            *done = log.order.len();
+        }
+        any
+    }
+
+    /// Processes until no task has input; then, if configured, commits (which may emit
+    /// more records) and repeats until a commit emits nothing.
+    fn run(&mut self) -> Result<(), StreamsError> {
+        loop {
+            self.drain()?;
+            if !self.commit_after_each_input {
+                return Ok(());
+            }
+            self.commit_tasks()?;
+            if !self.route() {
+                return Ok(());
+            }
+        }
+    }
+
+    fn drain(&mut self) -> Result<(), StreamsError> {
+        loop {
+            self.route();
+            let mut worked = false;
+            for task in &mut self.tasks {
+                if task.buffered() > 0 {
+                    task.process(usize::MAX)?;
+                    worked = true;
+                }
+            }
+            if !worked {
+                return Ok(());
+            }
+        }
+    }
+
+    fn commit_tasks(&mut self) -> Result<(), StreamsError> {
+        for task in &mut self.tasks {
+            task.commit()?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs a topology without a broker: pipe records into input topics, read output topics,
+/// look into stores, and move the wall clock.
+///
+/// Each topic has one partition unless [`DriverBuilder::partitions`] says otherwise; the
+/// driver then runs one task per (sub-topology, partition), routes records by key as Kafka
+/// would, and carries repartition topics between sub-topologies. After each piped record it
+/// runs every task until idle and (by default) commits, so output is complete when `pipe`
+/// returns.
+pub struct TopologyTestDriver {
+    inner: Rc<RefCell<DriverInner>>,
+    _state_dir: tempfile::TempDir,
+}
+
+impl TopologyTestDriver {
+    /// A driver with one partition per topic and a commit after every input.
+    ///
+    /// # Errors
+    /// As [`DriverBuilder::build`].
+    pub fn new(topology: Topology, config: StreamsConfig) -> Result<Self, StreamsError> {
+        Self::builder(topology, config).build()
+    }
+
+    /// A builder for partition counts and commit behaviour.
+    pub fn builder(topology: Topology, config: StreamsConfig) -> DriverBuilder {
+        DriverBuilder {
+            topology,
+            config,
+            partitions: HashMap::new(),
+            commit_after_each_input: true,
+            wall_clock_ms: 0,
+        }
+    }
+
+    /// A typed handle for piping records into `topic`.
+    ///
+    /// # Errors
+    /// [`StreamsError::UnknownInputTopic`] when the topology does not read `topic`.
+    pub fn input_topic<K, V>(
+        &self,
+        topic: &str,
+        key_serde: impl Serde<K> + 'static,
+        value_serde: impl Serde<V> + 'static,
+    ) -> Result<TestInputTopic<K, V>, StreamsError> {
+        let inner = self.inner.borrow();
+        if !inner.reads(topic) {
+            return Err(StreamsError::UnknownInputTopic {
+                topic: topic.to_owned(),
+                known: inner.input_topics().join(", "),
+            });
+        }
+        Ok(TestInputTopic::new(
+            self.inner.clone(),
+            topic,
+            Arc::new(key_serde),
+            Arc::new(value_serde),
+        ))
+    }
+
+    /// A typed handle for reading what the topology wrote to `topic`, from the start.
+    pub fn output_topic<K, V>(
+        &self,
+        topic: &str,
+        key_serde: impl Serde<K> + 'static,
+        value_serde: impl Serde<V> + 'static,
+    ) -> TestOutputTopic<K, V> {
+        TestOutputTopic::new(
+            self.inner.borrow().topics.clone(),
+            topic,
+            Arc::new(key_serde),
+            Arc::new(value_serde),
+        )
+    }
+
+    /// A typed read view of store `name` across all its tasks (what has been committed or
+    /// evicted from the record caches; with the default commit after each input, all of it).
+    ///
+    /// # Errors
+    /// When no store has that name, or `K`/`V` are not its declared types.
+    pub fn key_value_store<K: 'static, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Result<DriverKeyValueStore<K, V>, StreamsError> {
+        let inner = self.inner.borrow();
+        let spec = inner
+            .topology
+            .stores()
+            .iter()
+            .find(|s| s.name() == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = inner.topology.stores().iter().map(|s| s.name()).collect();
+                StreamsError::Topology(crate::error::TopologyError::UnknownStore {
+                    operator: "the test driver".into(),
+                    store: name.to_owned(),
+                    known: known.join(", "),
+                })
+            })?;
+        let (key_serde, value_serde) = typed_serdes::<K, V>(spec)?;
+        let mut handles: Vec<(i32, Arc<dyn ReadOnlyKeyValueStore + Send + Sync>)> = inner
+            .tasks
+            .iter()
+            .flat_map(|t| {
+                let partition = t.id().partition;
+                t.store_handles()
+                    .into_iter()
+                    .filter(|(n, _)| n == name)
+                    .map(move |(_, h)| (partition, h))
+            })
+            .collect();
+        handles.sort_by_key(|(p, _)| *p);
+        Ok(DriverKeyValueStore::new(handles, key_serde, value_serde))
+    }
+
+    /// Moves the wall clock forward by `by`, runs the wall-clock punctuations due, and
+    /// processes what they emit.
+    ///
+    /// # Errors
+    /// The first punctuation or processing error.
+    pub fn advance_wall_clock(&self, by: Duration) -> Result<(), StreamsError> {
+        let mut inner = self.inner.borrow_mut();
+        inner.wall_clock_ms += i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+        let now = inner.wall_clock_ms;
+        for task in &mut inner.tasks {
+            task.punctuate_wall_clock(now)?;
+        }
+        inner.run()
+    }
+
+    /// Commits every task: record caches are flushed and what they emit is processed.
+    ///
+    /// # Errors
+    /// The first commit or processing error.
+    pub fn commit(&self) -> Result<(), StreamsError> {
+        let mut inner = self.inner.borrow_mut();
+        loop {
+            inner.commit_tasks()?;
+            if !inner.route() {
+                return Ok(());
+            }
+            inner.drain()?;
+        }
+    }
+
+    /// The tasks the driver runs.
+    pub fn tasks(&self) -> Vec<TaskId> {
+        self.inner
+            .borrow()
+            .tasks
+            .iter()
+            .map(StreamTask::id)
+            .collect()
+    }
+
+    /// Counters summed over all tasks.
+    pub fn metrics(&self) -> TaskMetrics {
+        let inner = self.inner.borrow();
+        inner
+            .tasks
+            .iter()
+            .map(StreamTask::metrics)
+            .fold(TaskMetrics::default(), |a, m| TaskMetrics {
+                processed: a.processed + m.processed,
+                skipped_deserialization: a.skipped_deserialization + m.skipped_deserialization,
+                punctuations: a.punctuations + m.punctuations,
+            })
+    }
+
+    /// Every record written to `topic` (including internal topics such as changelogs, by
+    /// full name), with its partition, in the order written.
+    pub fn raw_records(&self, topic: &str) -> Vec<(i32, RawRecord)> {
+        let inner = self.inner.borrow();
+        let topics = inner.topics.borrow();
+        topics
+            .logs
+            .get(topic)
+            .map(|log| {
+                log.order
+                    .iter()
+                    .map(|&(p, o)| (p, log.partitions[p as usize][o].clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}

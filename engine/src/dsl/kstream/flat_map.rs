@@ -1,0 +1,92 @@
+use crate::dsl::{Data, KStream};
+use crate::processor::node::{Forward, stateless};
+use crate::record::Record;
+
+impl<K: Data, V: Data> KStream<K, V> {
+    /// Replaces each record with zero or more records. Keys may change, so a later
+    /// stateful operator reads the result through a repartition topic.
+    ///
+    /// ```
+    /// # use tributary_engine::dsl::*;
+    /// # use tributary_engine::serde::*;
+    /// # use tributary_engine::{StreamsConfig, TopologyTestDriver};
+    /// let builder = StreamsBuilder::new();
+    /// builder
+    ///     .stream("in", Consumed::with(StringSerde, StringSerde))
+    ///     .flat_map(|_, v| v.split(',').map(|p| (p.to_string(), 1i64)).collect::<Vec<_>>())
+    ///     .to("parts", Produced::with(StringSerde, I64Serde));
+    /// let driver = TopologyTestDriver::new(builder.build()?, StreamsConfig::new("doc"))?;
+    /// driver.input_topic("in", StringSerde, StringSerde)?.pipe("k".into(), "a,b".into(), 0)?;
+    /// let out = driver.output_topic("parts", StringSerde, I64Serde);
+    /// assert_eq!(out.read_key_values()?, vec![("a".to_string(), 1), ("b".to_string(), 1)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn flat_map<K2: Data, V2: Data, I>(
+        &self,
+        mapper: impl Fn(K, V) -> I + Send + Sync + 'static,
+    ) -> KStream<K2, V2>
+    where
+        I: IntoIterator<Item = (K2, V2)>,
+    {
+        let factory = stateless(move |cx, forward: &Forward<K2, V2>, record: Record<K, V>| {
+            for (key, value) in mapper(record.key, record.value) {
+                forward.send(
+                    cx,
+                    Record {
+                        key,
+                        value,
+                        timestamp: record.timestamp,
+                        headers: record.headers.clone(),
+                    },
+                )?;
+            }
+            Ok(())
+        });
+        self.derive("flat-map", factory, None, None, true)
+    }
+
+    /// Replaces each record's value with zero or more values under the same key.
+    ///
+    /// ```
+    /// # use tributary_engine::dsl::*;
+    /// # use tributary_engine::serde::*;
+    /// # use tributary_engine::{StreamsConfig, TopologyTestDriver};
+    /// let builder = StreamsBuilder::new();
+    /// builder
+    ///     .stream("in", Consumed::with(StringSerde, StringSerde))
+    ///     .flat_map_values(|v| v.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+    ///     .to("words", Produced::with(StringSerde, StringSerde));
+    /// let driver = TopologyTestDriver::new(builder.build()?, StreamsConfig::new("doc"))?;
+    /// driver.input_topic("in", StringSerde, StringSerde)?.pipe("k".into(), "x y".into(), 0)?;
+    /// let out = driver.output_topic("words", StringSerde, StringSerde);
+    /// assert_eq!(out.read_key_values()?, vec![("k".into(), "x".into()), ("k".into(), "y".into())]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn flat_map_values<V2: Data, I>(
+        &self,
+        mapper: impl Fn(V) -> I + Send + Sync + 'static,
+    ) -> KStream<K, V2>
+    where
+        I: IntoIterator<Item = V2>,
+    {
+        let factory = stateless(move |cx, forward: &Forward<K, V2>, record: Record<K, V>| {
+            for value in mapper(record.value) {
+                let out = Record {
+                    key: record.key.clone(),
+                    value,
+                    timestamp: record.timestamp,
+                    headers: record.headers.clone(),
+                };
+                forward.send(cx, out)?;
+            }
+            Ok(())
+        });
+        self.derive(
+            "flat-map-values",
+            factory,
+            self.key_serde.clone(),
+            None,
+            self.repartition_required,
+        )
+    }
+}

@@ -1,0 +1,27 @@
+//! The topology DSL: [`StreamsBuilder`], [`KStream`], [`KTable`] and their grouped forms,
+//! with Kafka Streams' vocabulary. Each operator lives in its own file with an example.
+
+mod builder;
+mod grouped_stream;
+mod grouped_table;
+mod kstream;
+mod ktable;
+mod params;
+mod repartition;
+mod sink;
+mod source;
+mod table_changes;
+
+pub use builder::StreamsBuilder;
+pub use grouped_stream::KGroupedStream;
+pub use grouped_table::KGroupedTable;
+pub use kstream::KStream;
+pub use kstream::split::BranchedKStream;
+pub use ktable::KTable;
+pub use params::{Consumed, Grouped, Materialized, Produced};
+
+/// What records' keys and values must be: cloneable (a record sent to several downstream
+/// operators is cloned) and owned.
+pub trait Data: Clone + 'static {}
+
+impl<T: Clone + 'static> Data for T {}

@@ -1,0 +1,66 @@
+//! Sink nodes: serialize, partition with the Java-compatible partitioner, and send.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::error::{RecordPart, StreamsError};
+use crate::partitioner::partition_for;
+use crate::processor::node::{Factory, Node, NodeRef, node_factory};
+use crate::record::Record;
+use crate::serde::{SerdeRef, encode};
+use crate::task::{OutgoingRecord, TaskContext};
+
+struct Sink<K, V> {
+    topic: String,
+    partitions: i32,
+    key_serde: SerdeRef<K>,
+    value_serde: SerdeRef<V>,
+}
+
+impl<K, V> Node<K, V> for Sink<K, V> {
+    fn process(&mut self, cx: &mut TaskContext, record: Record<K, V>) -> Result<(), StreamsError> {
+        let error = |part| {
+            let topic = self.topic.clone();
+            move |source| StreamsError::Serialization {
+                target: format!("topic `{topic}`"),
+                part,
+                source,
+            }
+        };
+        let has_key = encode(&*self.key_serde, &record.key, &mut cx.key_buf)
+            .map_err(error(RecordPart::Key))?;
+        let has_value = encode(&*self.value_serde, &record.value, &mut cx.value_buf)
+            .map_err(error(RecordPart::Value))?;
+        let partition = if has_key {
+            partition_for(&cx.key_buf, self.partitions)
+        } else {
+            cx.partition % self.partitions
+        };
+        cx.collector.send(OutgoingRecord {
+            topic: &self.topic,
+            partition,
+            key: has_key.then_some(cx.key_buf.as_slice()),
+            value: has_value.then_some(cx.value_buf.as_slice()),
+            timestamp: record.timestamp,
+            headers: &record.headers,
+        })
+    }
+}
+
+/// A sink writing to its node's topic with these serdes.
+pub(crate) fn factory<K: 'static, V: 'static>(
+    key_serde: SerdeRef<K>,
+    value_serde: SerdeRef<V>,
+) -> Factory {
+    node_factory::<K, V, (), ()>(move |cx, _| {
+        let topic = cx.topic().to_owned();
+        let partitions = cx.partitions_of(&topic)?;
+        let sink = Sink {
+            topic,
+            partitions,
+            key_serde: key_serde.clone(),
+            value_serde: value_serde.clone(),
+        };
+        Ok(Rc::new(RefCell::new(sink)) as NodeRef<K, V>)
+    })
+}

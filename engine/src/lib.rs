@@ -1,0 +1,56 @@
+//! Tributary's engine: the topology DSL, its compiler, processors, tasks and the
+//! topology test driver.
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`dsl`] | [`StreamsBuilder`], `KStream`, `KTable`, grouped streams and tables, and the `Consumed` / `Produced` / `Grouped` / `Materialized` parameters |
+//! | [`topology`] | the compiled [`Topology`]: sub-topologies, internal topics, partition counts, `describe()` |
+//! | [`processor`] | the Processor API: [`processor::Processor`], its context, punctuation |
+//! | [`store`] | typed store handles and store declarations |
+//! | [`task`] | [`task::StreamTask`]: a sub-topology for one partition, with restore and commit |
+//! | [`driver`] | [`TopologyTestDriver`]: run a topology in-process without a broker |
+//! | [`serde`] | serdes for bytes, strings, big-endian integers and JSON |
+//! | [`partitioner`] | Kafka's Java-compatible murmur2 partitioner |
+//! | [`config`] | [`StreamsConfig`] |
+//!
+//! ```
+//! use tributary_engine::dsl::{Consumed, Grouped, Materialized, StreamsBuilder};
+//! use tributary_engine::serde::StringSerde;
+//! use tributary_engine::{StreamsConfig, TopologyTestDriver};
+//!
+//! // Word count: split lines into words, re-key by word, count.
+//! let builder = StreamsBuilder::new();
+//! builder
+//!     .stream("lines", Consumed::with(StringSerde, StringSerde))
+//!     .flat_map_values(|line| line.split_whitespace().map(str::to_lowercase).collect::<Vec<_>>())
+//!     .group_by(|_, word| word.clone(), Grouped::with(StringSerde, StringSerde).with_name("words"))
+//!     .count(Materialized::named("word-counts"));
+//! let topology = builder.build()?;
+//! assert_eq!(topology.subtopologies().len(), 2);
+//!
+//! let driver = TopologyTestDriver::new(topology, StreamsConfig::new("wordcount"))?;
+//! driver.input_topic("lines", StringSerde, StringSerde)?.pipe("1".into(), "to be or not to be".into(), 0)?;
+//! let counts = driver.key_value_store::<String, i64>("word-counts")?;
+//! assert_eq!(counts.get(&"be".to_string())?, Some(2));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod driver;
+pub mod dsl;
+mod error;
+pub mod partitioner;
+pub mod processor;
+mod record;
+pub mod serde;
+pub mod store;
+pub mod task;
+pub mod topology;
+
+pub use config::{DeserializationHandler, StreamsConfig};
+pub use driver::TopologyTestDriver;
+pub use dsl::StreamsBuilder;
+pub use error::{RecordPart, StreamsError, TopologyError};
+pub use record::{Change, Headers, RawRecord, Record};
+pub use topology::Topology;

@@ -1,0 +1,357 @@
+//! Typed access to a task's state stores, and the declarations stores are built from.
+
+mod builder;
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use tributary_state::{CachingKeyValueStore, FlushedEntry, ReadOnlyKeyValueStore};
+
+pub use builder::StoreBuilder;
+
+use crate::error::{RecordPart, StreamsError};
+use crate::record::Change;
+use crate::serde::{SerdeError, SerdeRef, decode, encode};
+
+/// Where a store keeps its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreBackend {
+    /// RocksDB under `state.dir` (the default).
+    RocksDb,
+    /// A `BTreeMap` in memory, rebuilt from the changelog after a restart.
+    InMemory,
+}
+
+/// A store's declaration, shared by every task that instantiates it.
+#[derive(Clone)]
+pub struct StoreSpec {
+    pub(crate) name: String,
+    pub(crate) backend: StoreBackend,
+    pub(crate) logging: bool,
+    pub(crate) caching: bool,
+    /// `(SerdeRef<K>, SerdeRef<V>)` of the declared types.
+    pub(crate) serdes: Arc<dyn Any + Send + Sync>,
+    pub(crate) key_type: &'static str,
+    pub(crate) value_type: &'static str,
+    pub(crate) key_format: &'static str,
+    pub(crate) value_format: &'static str,
+}
+
+impl StoreSpec {
+    pub(crate) fn new<K: 'static, V: 'static>(
+        name: String,
+        key_serde: SerdeRef<K>,
+        value_serde: SerdeRef<V>,
+        backend: StoreBackend,
+        logging: bool,
+        caching: bool,
+    ) -> Self {
+        Self {
+            name,
+            backend,
+            logging,
+            caching,
+            key_format: key_serde.format(),
+            value_format: value_serde.format(),
+            serdes: Arc::new((key_serde, value_serde)),
+            key_type: std::any::type_name::<K>(),
+            value_type: std::any::type_name::<V>(),
+        }
+    }
+
+    /// The store's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Where it keeps its data.
+    pub fn backend(&self) -> StoreBackend {
+        self.backend
+    }
+
+    /// Whether its changes are logged to a changelog topic.
+    pub fn logging(&self) -> bool {
+        self.logging
+    }
+
+    /// Whether a record cache sits in front of it.
+    pub fn caching(&self) -> bool {
+        self.caching
+    }
+
+    /// The key format ("string", "json", "i64" …).
+    pub fn key_format(&self) -> &'static str {
+        self.key_format
+    }
+
+    /// The value format.
+    pub fn value_format(&self) -> &'static str {
+        self.value_format
+    }
+}
+
+/// A store instantiated in a task.
+#[derive(Clone)]
+pub(crate) struct StoreEntry {
+    pub(crate) store: Rc<RefCell<CachingKeyValueStore>>,
+    pub(crate) spec: StoreSpec,
+}
+
+/// A typed handle on a key-value store of the running task. Reads see the task's own
+/// cached writes. Handles are cheap to clone; they are only valid inside the task.
+pub struct KeyValueStore<K, V> {
+    store: Rc<RefCell<CachingKeyValueStore>>,
+    name: Rc<str>,
+    key_serde: SerdeRef<K>,
+    value_serde: SerdeRef<V>,
+    clock: Rc<Cell<i64>>,
+    key_buf: RefCell<Vec<u8>>,
+    value_buf: Vec<u8>,
+}
+
+impl<K: 'static, V: 'static> KeyValueStore<K, V> {
+    pub(crate) fn from_entry(
+        entry: &StoreEntry,
+        clock: &Rc<Cell<i64>>,
+    ) -> Result<Self, StreamsError> {
+        let (key_serde, value_serde) = typed_serdes::<K, V>(&entry.spec)?;
+        Ok(Self {
+            store: entry.store.clone(),
+            name: entry.spec.name.as_str().into(),
+            key_serde,
+            value_serde,
+            clock: clock.clone(),
+            key_buf: RefCell::new(Vec::new()),
+            value_buf: Vec::new(),
+        })
+    }
+}
+
+/// The declared serdes of `spec`, if they are of `K` and `V`.
+pub(crate) fn typed_serdes<K: 'static, V: 'static>(
+    spec: &StoreSpec,
+) -> Result<(SerdeRef<K>, SerdeRef<V>), StreamsError> {
+    spec.serdes
+        .downcast_ref::<(SerdeRef<K>, SerdeRef<V>)>()
+        .cloned()
+        .ok_or_else(|| StreamsError::StoreType {
+            store: spec.name.clone(),
+            declared: format!("{} → {}", spec.key_type, spec.value_type),
+            requested: format!(
+                "{} → {}",
+                std::any::type_name::<K>(),
+                std::any::type_name::<V>()
+            ),
+        })
+}
+
+impl<K, V> KeyValueStore<K, V> {
+    fn ser_error(&self, part: RecordPart) -> impl FnOnce(SerdeError) -> StreamsError + '_ {
+        move |source| StreamsError::Serialization {
+            target: format!("store `{}`", self.name),
+            part,
+            source,
+        }
+    }
+
+    fn de_error(&self, part: RecordPart) -> impl FnOnce(SerdeError) -> StreamsError + '_ {
+        move |source| StreamsError::Serialization {
+            target: format!("store `{}` (reading)", self.name),
+            part,
+            source,
+        }
+    }
+
+    /// The store's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The value under `key`.
+    ///
+    /// # Errors
+    /// When the store fails or the stored bytes do not decode.
+    pub fn get(&self, key: &K) -> Result<Option<V>, StreamsError> {
+        let mut key_buf = self.key_buf.borrow_mut();
+        encode(&*self.key_serde, key, &mut key_buf).map_err(self.ser_error(RecordPart::Key))?;
+        let bytes = self.store.borrow().get(&key_buf)?;
+        bytes
+            .map(|b| {
+                self.value_serde
+                    .deserialize(&b)
+                    .map_err(self.de_error(RecordPart::Value))
+            })
+            .transpose()
+    }
+
+    /// Stores `value` under `key` (logged with the current record's timestamp).
+    ///
+    /// # Errors
+    /// When the store or its changelog fails, or a serde fails.
+    pub fn put(&mut self, key: &K, value: &V) -> Result<(), StreamsError> {
+        self.write(key, Some(value)).map(drop)
+    }
+
+    /// Deletes `key`.
+    ///
+    /// # Errors
+    /// When the store or its changelog fails.
+    pub fn delete(&mut self, key: &K) -> Result<(), StreamsError> {
+        self.write(key, None).map(drop)
+    }
+
+    /// Writes through the cache; returns what the write flushed to the store.
+    pub(crate) fn write(
+        &mut self,
+        key: &K,
+        value: Option<&V>,
+    ) -> Result<Vec<FlushedEntry>, StreamsError> {
+        let mut key_buf = self.key_buf.borrow_mut();
+        encode(&*self.key_serde, key, &mut key_buf).map_err(self.ser_error(RecordPart::Key))?;
+        let value_bytes = match value {
+            Some(v) => {
+                self.value_buf.clear();
+                self.value_serde
+                    .serialize(v, &mut self.value_buf)
+                    .map_err(|source| StreamsError::Serialization {
+                        target: format!("store `{}`", self.name),
+                        part: RecordPart::Value,
+                        source,
+                    })?;
+                Some(self.value_buf.as_slice())
+            }
+            None => None,
+        };
+        Ok(self
+            .store
+            .borrow_mut()
+            .put(&key_buf, value_bytes, self.clock.get())?)
+    }
+
+    /// Writes every cached entry to the store; returns them.
+    pub(crate) fn flush_cache(&self) -> Result<Vec<FlushedEntry>, StreamsError> {
+        Ok(self.store.borrow_mut().flush_cache()?)
+    }
+
+    /// Decodes a flushed entry into the key, the update and its timestamp.
+    pub(crate) fn decode_flushed(
+        &self,
+        (key, entry): &FlushedEntry,
+    ) -> Result<(K, Change<V>, i64), StreamsError> {
+        let key = self
+            .key_serde
+            .deserialize(key)
+            .map_err(self.de_error(RecordPart::Key))?;
+        let value = |bytes: &Option<Vec<u8>>| {
+            bytes
+                .as_deref()
+                .map(|b| {
+                    self.value_serde
+                        .deserialize(b)
+                        .map_err(self.de_error(RecordPart::Value))
+                })
+                .transpose()
+        };
+        Ok((
+            key,
+            Change {
+                new: value(&entry.value)?,
+                old: value(&entry.old)?,
+            },
+            entry.timestamp,
+        ))
+    }
+
+    /// Entries with keys from `from` to `to` (both inclusive, in serialized key order),
+    /// including the task's cached writes.
+    ///
+    /// # Errors
+    /// When the store fails or bytes do not decode.
+    pub fn range(&self, from: &K, to: &K) -> Result<Vec<(K, V)>, StreamsError> {
+        let mut from_bytes = Vec::new();
+        let mut to_bytes = Vec::new();
+        encode(&*self.key_serde, from, &mut from_bytes).map_err(self.ser_error(RecordPart::Key))?;
+        encode(&*self.key_serde, to, &mut to_bytes).map_err(self.ser_error(RecordPart::Key))?;
+        self.scan(Bound::Included(&from_bytes), Bound::Included(&to_bytes))
+    }
+
+    /// Every entry, in serialized key order, including the task's cached writes.
+    ///
+    /// # Errors
+    /// When the store fails or bytes do not decode.
+    pub fn all(&self) -> Result<Vec<(K, V)>, StreamsError> {
+        self.scan(Bound::Unbounded, Bound::Unbounded)
+    }
+
+    fn scan(&self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Result<Vec<(K, V)>, StreamsError> {
+        let store = self.store.borrow();
+        let mut merged = BTreeMap::new();
+        for entry in store.logged().range(from, to)? {
+            let (k, v) = entry?;
+            merged.insert(k, Some(v));
+        }
+        for (k, entry) in store.dirty() {
+            if tributary_state::kv::in_bounds(k, from, to) {
+                merged.insert(k.clone(), entry.value.clone());
+            }
+        }
+        merged
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .map(|(k, v)| {
+                Ok((
+                    decode(&*self.key_serde, Some(&k)).map_err(self.de_error(RecordPart::Key))?,
+                    self.value_serde
+                        .deserialize(&v)
+                        .map_err(self.de_error(RecordPart::Value))?,
+                ))
+            })
+            .collect()
+    }
+}
+
+impl<K, V> Clone for KeyValueStore<K, V> {
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            name: self.name.clone(),
+            key_serde: self.key_serde.clone(),
+            value_serde: self.value_serde.clone(),
+            clock: self.clock.clone(),
+            key_buf: RefCell::new(Vec::new()),
+            value_buf: Vec::new(),
+        }
+    }
+}
+
+/// A typed read-only view over a store's read handles, used by the test driver (and later
+/// by interactive queries).
+pub(crate) fn typed_read<K, V>(
+    handle: &dyn ReadOnlyKeyValueStore,
+    key_serde: &SerdeRef<K>,
+    value_serde: &SerdeRef<V>,
+    key: &K,
+) -> Result<Option<V>, StreamsError> {
+    let mut key_bytes = Vec::new();
+    encode(&**key_serde, key, &mut key_bytes).map_err(|source| StreamsError::Serialization {
+        target: format!("store `{}`", handle.name()),
+        part: RecordPart::Key,
+        source,
+    })?;
+    handle
+        .get(&key_bytes)?
+        .map(|b| {
+            value_serde
+                .deserialize(&b)
+                .map_err(|source| StreamsError::Serialization {
+                    target: format!("store `{}` (reading)", handle.name()),
+                    part: RecordPart::Value,
+                    source,
+                })
+        })
+        .transpose()
+}

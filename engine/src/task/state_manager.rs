@@ -1,0 +1,222 @@
+//! Opens a task's stores, reads its checkpoint, restores from changelogs and writes the
+//! checkpoint on commit.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use tributary_state::{
+    CachingKeyValueStore, ChangeLoggingKeyValueStore, Checkpoint, DiscardingChangelog,
+    InMemoryKeyValueStore, KeyValueStore as RawStore, RocksDbKeyValueStore, StateError, WriteEntry,
+};
+
+use crate::error::StreamsError;
+use crate::store::{StoreBackend, StoreEntry, StoreSpec};
+use crate::task::TaskId;
+use crate::task::collector::RecordCollector;
+use crate::task::restore::{ChangelogReader, RESTORE_BATCH, RestoreReport, StoreRestore};
+use crate::task::stream_task::TaskOptions;
+
+struct ManagedStore {
+    entry: StoreEntry,
+    /// The changelog topic, when the store is logged.
+    changelog: Option<String>,
+    /// The changelog offset the local state reflects after restoration.
+    restored_to: i64,
+}
+
+pub(crate) struct StateManager {
+    partition: i32,
+    checkpoint_path: PathBuf,
+    checkpoint: Checkpoint,
+    fallback: Option<String>,
+    stores: Vec<ManagedStore>,
+}
+
+/// The changelog topic of store `store` of application `application_id`.
+pub fn changelog_topic(application_id: &str, store: &str) -> String {
+    format!("{application_id}-{store}-changelog")
+}
+
+impl StateManager {
+    pub(crate) fn open(
+        id: TaskId,
+        specs: &[&StoreSpec],
+        options: &TaskOptions,
+        collector: &dyn RecordCollector,
+    ) -> Result<(Self, HashMap<String, StoreEntry>), StreamsError> {
+        let task_dir = options
+            .state_dir
+            .join(&options.application_id)
+            .join(id.to_string());
+        std::fs::create_dir_all(&task_dir).map_err(|e| StateError::Io {
+            operation: "create the task's state directory",
+            path: task_dir.clone(),
+            source: e,
+        })?;
+        let checkpoint_path = task_dir.join(".checkpoint");
+        let (checkpoint, fallback) = match Checkpoint::read(&checkpoint_path) {
+            Ok(cp) => (cp, None),
+            Err(err @ StateError::CorruptCheckpoint { .. }) => {
+                tracing::warn!(task = %id, error = %err, "falling back to a full restore of the task's persistent stores");
+                remove_file(&checkpoint_path)?;
+                (None, Some(err.to_string()))
+            }
+            Err(err) => return Err(err.into()),
+        };
+        let cached = specs.iter().filter(|s| s.caching).count().max(1);
+        let cache_bytes = options.cache_max_bytes / cached;
+        let mut stores = Vec::new();
+        let mut entries = HashMap::new();
+        for spec in specs {
+            let changelog = spec
+                .logging
+                .then(|| changelog_topic(&options.application_id, &spec.name));
+            let inner: Box<dyn RawStore> = match spec.backend {
+                StoreBackend::InMemory => Box::new(InMemoryKeyValueStore::new(&spec.name)),
+                StoreBackend::RocksDb => {
+                    let dir = task_dir.join("rocksdb").join(&spec.name);
+                    let known = changelog.as_ref().is_some_and(|t| {
+                        checkpoint
+                            .as_ref()
+                            .is_some_and(|c| c.get(t, id.partition).is_some())
+                    });
+                    if changelog.is_some() && !known && dir.exists() {
+                        // Local data of unknown freshness: rebuild it from the changelog.
+                        tracing::info!(task = %id, store = %spec.name, "no checkpoint for the store; wiping it for a full restore");
+                        std::fs::remove_dir_all(&dir).map_err(|e| StateError::Io {
+                            operation: "wipe the store directory",
+                            path: dir.clone(),
+                            source: e,
+                        })?;
+                    }
+                    Box::new(RocksDbKeyValueStore::open(
+                        &spec.name,
+                        &dir,
+                        &options.budget,
+                    )?)
+                }
+            };
+            let sink = match &changelog {
+                Some(_) => collector.changelog_sink(),
+                None => Box::new(DiscardingChangelog),
+            };
+            let topic = changelog.clone().unwrap_or_default();
+            let logged = ChangeLoggingKeyValueStore::new(inner, topic, id.partition, sink);
+            let cache = (spec.caching && options.cache_max_bytes > 0).then_some(cache_bytes);
+            let entry = StoreEntry {
+                store: Rc::new(RefCell::new(CachingKeyValueStore::new(logged, cache))),
+                spec: (*spec).clone(),
+            };
+            entries.insert(spec.name.clone(), entry.clone());
+            stores.push(ManagedStore {
+                entry,
+                changelog,
+                restored_to: 0,
+            });
+        }
+        let manager = Self {
+            partition: id.partition,
+            checkpoint_path,
+            checkpoint: checkpoint.unwrap_or_default(),
+            fallback,
+            stores,
+        };
+        Ok((manager, entries))
+    }
+
+    /// Applies each logged store's changelog from its checkpointed offset to the end.
+    pub(crate) fn restore(
+        &mut self,
+        reader: &mut dyn ChangelogReader,
+    ) -> Result<RestoreReport, StreamsError> {
+        let mut report = RestoreReport {
+            stores: Vec::new(),
+            checkpoint_fallback: self.fallback.clone(),
+        };
+        for managed in &mut self.stores {
+            let Some(topic) = &managed.changelog else {
+                continue;
+            };
+            let mut store = managed.entry.store.borrow_mut();
+            let persistent = store.logged().persistent();
+            let from = if persistent {
+                self.checkpoint.get(topic, self.partition).unwrap_or(0)
+            } else {
+                0
+            };
+            let mut next = from;
+            let mut records = 0u64;
+            loop {
+                let batch = reader.read_batch(topic, self.partition, next, RESTORE_BATCH)?;
+                let Some(last) = batch.last() else { break };
+                next = last.offset + 1;
+                records += batch.len() as u64;
+                let writes: Vec<WriteEntry<'_>> = batch
+                    .iter()
+                    .map(|r| (r.key.as_slice(), r.value.as_deref()))
+                    .collect();
+                store.logged_mut().restore_batch(&writes)?;
+            }
+            if records > 0 {
+                tracing::info!(store = %managed.entry.spec.name, %topic, partition = self.partition, from, records, "restored");
+            }
+            managed.restored_to = next;
+            report.stores.push(StoreRestore {
+                store: managed.entry.spec.name.clone(),
+                topic: topic.clone(),
+                partition: self.partition,
+                from_offset: from,
+                next_offset: next,
+                records,
+            });
+        }
+        Ok(report)
+    }
+
+    /// Flushes every store to local disk.
+    pub(crate) fn flush(&mut self) -> Result<(), StreamsError> {
+        for managed in &self.stores {
+            managed.entry.store.borrow_mut().flush()?;
+        }
+        Ok(())
+    }
+
+    /// Records, for every logged persistent store, the changelog offset its local state now
+    /// reflects. Call after the stores and the collector are flushed.
+    pub(crate) fn write_checkpoint(
+        &mut self,
+        collector: &dyn RecordCollector,
+    ) -> Result<(), StreamsError> {
+        let mut any = false;
+        for managed in &self.stores {
+            let Some(topic) = &managed.changelog else {
+                continue;
+            };
+            if !managed.entry.store.borrow().logged().persistent() {
+                continue;
+            }
+            let written = collector.end_offset(topic, self.partition).unwrap_or(0);
+            self.checkpoint
+                .set(topic, self.partition, written.max(managed.restored_to));
+            any = true;
+        }
+        if any {
+            self.checkpoint.write(&self.checkpoint_path)?;
+        }
+        Ok(())
+    }
+}
+
+fn remove_file(path: &Path) -> Result<(), StateError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StateError::Io {
+            operation: "remove the corrupt checkpoint",
+            path: path.to_owned(),
+            source: e,
+        }),
+    }
+}

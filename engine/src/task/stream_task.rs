@@ -1,0 +1,339 @@
+//! The stream task: runs one sub-topology for one partition.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use tributary_state::{MemoryBudget, ReadOnlyKeyValueStore};
+
+use crate::config::DeserializationHandler;
+use crate::error::StreamsError;
+use crate::processor::PunctuationType;
+use crate::processor::node::{
+    ErasedRef, Factory, InstantiateCx, NodeHooks, SourceOutcome, SourceRef,
+};
+use crate::record::{Headers, RawRecord};
+use crate::task::collector::RecordCollector;
+use crate::task::context::{TaskContext, TaskId, TaskMetrics, UNKNOWN_TIME};
+use crate::task::restore::{ChangelogReader, RestoreReport};
+use crate::task::state_manager::StateManager;
+use crate::topology::Topology;
+
+/// What a task needs from its process: identity, where state lives, and limits.
+#[derive(Clone)]
+pub struct TaskOptions {
+    /// `application.id`: prefixes internal topics and names the state directory.
+    pub application_id: String,
+    /// `state.dir`: tasks keep state under `<state.dir>/<application.id>/<task-id>/`.
+    pub state_dir: PathBuf,
+    /// Record cache bytes for this task, split among its cached stores; 0 turns caching off.
+    pub cache_max_bytes: usize,
+    /// The RocksDB memory budget shared by every store of the process.
+    pub budget: MemoryBudget,
+    /// What to do with records that cannot be deserialized.
+    pub deserialization_handler: DeserializationHandler,
+    /// Partition counts of every topic the task reads or writes (resolved names).
+    pub partitions: Arc<HashMap<String, i32>>,
+}
+
+struct InputQueue {
+    topic: Arc<str>,
+    partition: i32,
+    source: SourceRef,
+    records: VecDeque<RawRecord>,
+    /// The offset after the last record processed.
+    consumed: Option<i64>,
+}
+
+/// One sub-topology instantiated for one partition, with its processors, stores, input
+/// queues, stream time and punctuation. The Kafka runtime and the test driver both run
+/// records through this type.
+pub struct StreamTask {
+    id: TaskId,
+    cx: TaskContext,
+    queues: Vec<InputQueue>,
+    hooks: Vec<Rc<RefCell<dyn NodeHooks>>>,
+    state: StateManager,
+    handler: DeserializationHandler,
+    initialized: bool,
+}
+
+impl StreamTask {
+    /// Instantiates task `id` of `topology`: opens its stores under `options.state_dir` and
+    /// builds its processors. Call [`StreamTask::initialize`] before processing.
+    ///
+    /// # Errors
+    /// When a store cannot be opened or a topic's partition count is unknown.
+    pub fn new(
+        topology: &Topology,
+        id: TaskId,
+        options: &TaskOptions,
+        collector: Box<dyn RecordCollector>,
+    ) -> Result<Self, StreamsError> {
+        let sub = topology.subtopology(id.subtopology);
+        let specs: Vec<_> = sub
+            .stores
+            .iter()
+            .map(|name| topology.store_spec(name))
+            .collect();
+        let (state, stores) = StateManager::open(id, &specs, options, collector.as_ref())?;
+        let clock = Rc::new(Cell::new(0));
+        let mut hooks: Vec<Rc<RefCell<dyn NodeHooks>>> = Vec::new();
+        let mut built: HashMap<usize, ErasedRef> = HashMap::new();
+        let mut sources: Vec<(String, SourceRef)> = Vec::new();
+        for &n in sub.nodes.iter().rev() {
+            let node = topology.node(n);
+            let topics = node.resolved_topics(&options.application_id);
+            let mut icx = InstantiateCx {
+                meta: &node.meta,
+                topics: &topics,
+                stores: &stores,
+                partitions: &options.partitions,
+                clock: &clock,
+                hooks: &mut hooks,
+            };
+            let children: Vec<&ErasedRef> = node
+                .children
+                .iter()
+                .map(|c| {
+                    built
+                        .get(c)
+                        .expect("children are built before their parents")
+                })
+                .collect();
+            match &node.factory {
+                Factory::Source(make) => {
+                    let source = make(&mut icx, &children)?;
+                    sources.extend(topics.into_iter().map(|t| (t, source.clone())));
+                }
+                Factory::Node(make) => {
+                    let made = make(&mut icx, &children)?;
+                    built.insert(n, made);
+                }
+            }
+        }
+        let queues = sources
+            .into_iter()
+            .map(|(topic, source)| InputQueue {
+                topic: topic.into(),
+                partition: id.partition,
+                source,
+                records: VecDeque::new(),
+                consumed: None,
+            })
+            .collect();
+        let cx = TaskContext {
+            task_id: id,
+            application_id: options.application_id.as_str().into(),
+            topic: "".into(),
+            partition: id.partition,
+            offset: -1,
+            timestamp: 0,
+            headers: Headers::new(),
+            stream_time: UNKNOWN_TIME,
+            wall_clock: 0,
+            collector,
+            schedules: Vec::new(),
+            stores,
+            clock,
+            key_buf: Vec::new(),
+            value_buf: Vec::new(),
+            metrics: TaskMetrics::default(),
+        };
+        Ok(Self {
+            id,
+            cx,
+            queues,
+            hooks,
+            state,
+            handler: options.deserialization_handler,
+            initialized: false,
+        })
+    }
+
+    /// Restores the task's stores from their changelogs, then initializes its processors
+    /// (in topological order). `wall_clock_ms` starts the wall clock for punctuation.
+    ///
+    /// # Errors
+    /// When restoration or a processor's `init` fails.
+    pub fn initialize(
+        &mut self,
+        reader: &mut dyn ChangelogReader,
+        wall_clock_ms: i64,
+    ) -> Result<RestoreReport, StreamsError> {
+        let report = self.state.restore(reader)?;
+        self.cx.wall_clock = wall_clock_ms;
+        for hook in self.hooks.iter().rev() {
+            hook.borrow_mut().init(&mut self.cx)?;
+        }
+        self.initialized = true;
+        Ok(report)
+    }
+
+    /// The task's id.
+    pub fn id(&self) -> TaskId {
+        self.id
+    }
+
+    /// The topics this task reads (resolved names).
+    pub fn input_topics(&self) -> impl Iterator<Item = &str> {
+        self.queues.iter().map(|q| &*q.topic)
+    }
+
+    /// Queues `records` of `topic` (this task's partition) for processing.
+    ///
+    /// # Panics
+    /// When the task does not read `topic`: callers route by the topology's source topics.
+    pub fn add_records(&mut self, topic: &str, records: impl IntoIterator<Item = RawRecord>) {
+        let queue = self
+            .queues
+            .iter_mut()
+            .find(|q| &*q.topic == topic)
+            .unwrap_or_else(|| panic!("task {} does not read topic `{topic}`", self.id));
+        queue.records.extend(records);
+    }
+
+    /// Records queued and not yet processed.
+    pub fn buffered(&self) -> usize {
+        self.queues.iter().map(|q| q.records.len()).sum()
+    }
+
+    /// Records queued for `topic`.
+    pub fn buffered_for(&self, topic: &str) -> usize {
+        self.queues
+            .iter()
+            .filter(|q| &*q.topic == topic)
+            .map(|q| q.records.len())
+            .sum()
+    }
+
+    fn next_queue(&self) -> Option<usize> {
+        self.queues
+            .iter()
+            .enumerate()
+            .filter_map(|(i, q)| q.records.front().map(|r| (r.timestamp, i)))
+            .min()
+            .map(|(_, i)| i)
+    }
+
+    /// Processes up to `max` queued records, always taking the one with the smallest
+    /// timestamp across the task's input partitions, and runs stream-time punctuations as
+    /// stream time advances. Returns how many records were taken.
+    ///
+    /// # Errors
+    /// The first processing error; with the fail handler, an undeserializable record.
+    pub fn process(&mut self, max: usize) -> Result<usize, StreamsError> {
+        assert!(
+            self.initialized,
+            "StreamTask::initialize must run before process"
+        );
+        let mut done = 0;
+        while done < max {
+            let Some(qi) = self.next_queue() else { break };
+            let queue = &mut self.queues[qi];
+            let mut raw = queue
+                .records
+                .pop_front()
+                .expect("next_queue picked a non-empty queue");
+            queue.consumed = Some(raw.offset + 1);
+            let headers = std::mem::take(&mut raw.headers);
+            self.cx.set_current(
+                queue.topic.clone(),
+                queue.partition,
+                raw.offset,
+                raw.timestamp,
+                headers,
+            );
+            self.cx.stream_time = self.cx.stream_time.max(raw.timestamp);
+            self.cx.metrics.processed += 1;
+            done += 1;
+            let source = queue.source.clone();
+            let outcome = source.borrow_mut().process_raw(&mut self.cx, &raw)?;
+            if let SourceOutcome::Undeserializable(err) = outcome {
+                match self.handler {
+                    DeserializationHandler::Fail => return Err(err),
+                    DeserializationHandler::LogAndContinue => {
+                        tracing::warn!(task = %self.id, error = %err, "skipping a record that cannot be deserialized");
+                        self.cx.metrics.skipped_deserialization += 1;
+                    }
+                }
+            }
+            self.punctuate(PunctuationType::StreamTime, self.cx.stream_time)?;
+        }
+        Ok(done)
+    }
+
+    /// Advances the wall clock to `now_ms` and runs the wall-clock punctuations due.
+    ///
+    /// # Errors
+    /// The first punctuation error.
+    pub fn punctuate_wall_clock(&mut self, now_ms: i64) -> Result<usize, StreamsError> {
+        self.cx.wall_clock = now_ms;
+        self.punctuate(PunctuationType::WallClockTime, now_ms)
+    }
+
+    fn punctuate(&mut self, kind: PunctuationType, now: i64) -> Result<usize, StreamsError> {
+        if now == UNKNOWN_TIME {
+            return Ok(0);
+        }
+        let due = self.cx.due(kind, now);
+        for &(node, id) in &due {
+            self.cx
+                .set_current("".into(), self.id.partition, -1, now, Headers::new());
+            self.hooks[node]
+                .borrow_mut()
+                .punctuate(&mut self.cx, id, now)?;
+            self.cx.metrics.punctuations += 1;
+        }
+        Ok(due.len())
+    }
+
+    /// Commits the task's progress (at-least-once): flushes the record caches (forwarding
+    /// what they emit), flushes stores, flushes the collector, writes the checkpoint, and
+    /// returns the offsets to commit for its input partitions: `(topic, partition, next
+    /// offset)`.
+    ///
+    /// # Errors
+    /// When any of those steps fails; nothing after the failing step is done.
+    pub fn commit(&mut self) -> Result<Vec<(String, i32, i64)>, StreamsError> {
+        for hook in self.hooks.iter().rev() {
+            hook.borrow_mut().flush(&mut self.cx)?;
+        }
+        self.state.flush()?;
+        self.cx.collector.flush()?;
+        self.state.write_checkpoint(self.cx.collector.as_ref())?;
+        Ok(self
+            .queues
+            .iter()
+            .filter_map(|q| q.consumed.map(|o| (q.topic.to_string(), q.partition, o)))
+            .collect())
+    }
+
+    /// Closes the processors. Commit first to keep the progress.
+    pub fn close(self) {
+        for hook in self.hooks.iter().rev() {
+            hook.borrow_mut().close();
+        }
+    }
+
+    /// The task's counters.
+    pub fn metrics(&self) -> TaskMetrics {
+        self.cx.metrics
+    }
+
+    /// The largest timestamp processed, or [`UNKNOWN_TIME`].
+    pub fn stream_time(&self) -> i64 {
+        self.cx.stream_time
+    }
+
+    /// Read handles on the task's stores, by name.
+    pub fn store_handles(&self) -> Vec<(String, Arc<dyn ReadOnlyKeyValueStore + Send + Sync>)> {
+        self.cx
+            .stores
+            .iter()
+            .map(|(name, entry)| (name.clone(), entry.store.borrow().read_only_handle()))
+            .collect()
+    }
+}

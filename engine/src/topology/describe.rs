@@ -1,0 +1,93 @@
+//! `Topology::describe()`: a readable listing of sub-topologies, nodes, stores and topics.
+
+use std::fmt::Write;
+
+use super::{CompiledRole, InternalTopicKind, Topology};
+use crate::store::StoreBackend;
+
+impl Topology {
+    /// Sub-topologies with their nodes (sources with topics, processors with stores, sinks
+    /// with topics, and the edges between them), then stores and internal topics.
+    /// Internal topic names are shown with the `<application.id>-` prefix they get at run
+    /// time.
+    pub fn describe(&self) -> String {
+        let mut out = String::from("Topologies:\n");
+        for sub in self.subtopologies() {
+            let _ = writeln!(out, "  Sub-topology: {}", sub.id);
+            for &n in &sub.nodes {
+                let node = self.node(n);
+                let name = &node.meta.name;
+                let _ = match &node.role {
+                    CompiledRole::Source(topics) => {
+                        let topics: Vec<String> = topics.iter().map(ToString::to_string).collect();
+                        writeln!(out, "    Source: {name} (topics: [{}])", topics.join(", "))
+                    }
+                    CompiledRole::Processor => {
+                        writeln!(
+                            out,
+                            "    Processor: {name} ({}; stores: [{}])",
+                            node.kind,
+                            node.meta.stores.join(", ")
+                        )
+                    }
+                    CompiledRole::Sink(topic) => writeln!(out, "    Sink: {name} (topic: {topic})"),
+                };
+                if !node.children.is_empty() {
+                    let children: Vec<&str> = node
+                        .children
+                        .iter()
+                        .map(|&c| self.node(c).meta.name.as_str())
+                        .collect();
+                    let _ = writeln!(out, "      --> {}", children.join(", "));
+                }
+                if !node.parents.is_empty() {
+                    let parents: Vec<&str> = node
+                        .parents
+                        .iter()
+                        .map(|&p| self.node(p).meta.name.as_str())
+                        .collect();
+                    let _ = writeln!(out, "      <-- {}", parents.join(", "));
+                }
+            }
+            out.push('\n');
+        }
+        if !self.stores().is_empty() {
+            out.push_str("Stores:\n");
+            for store in self.stores() {
+                let backend = match store.backend {
+                    StoreBackend::RocksDb => "rocksdb",
+                    StoreBackend::InMemory => "in-memory",
+                };
+                let _ = writeln!(
+                    out,
+                    "  {} (key-value, {backend}, key: {}, value: {}, {}, {})",
+                    store.name,
+                    store.key_format,
+                    store.value_format,
+                    if store.caching {
+                        "cached"
+                    } else {
+                        "not cached"
+                    },
+                    if store.logging {
+                        "logged"
+                    } else {
+                        "not logged"
+                    },
+                );
+            }
+        }
+        let internal = self.internal_topics();
+        if !internal.is_empty() {
+            out.push_str("Internal topics:\n");
+            for topic in internal {
+                let kind = match topic.kind {
+                    InternalTopicKind::Repartition => "repartition",
+                    InternalTopicKind::Changelog => "changelog, cleanup.policy=compact",
+                };
+                let _ = writeln!(out, "  {} ({kind})", topic.name);
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,227 @@
+//! Compiled topologies: sub-topologies, nodes, stores and internal topics.
+
+mod compile;
+mod describe;
+pub(crate) mod graph;
+mod partitions;
+
+use std::sync::Arc;
+
+use crate::processor::node::{Factory, NodeMeta};
+use crate::store::StoreSpec;
+use crate::task::TaskId;
+
+pub(crate) use compile::compile;
+
+/// A topic name as the topology knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TopicName {
+    /// A user topic, used as named.
+    External(String),
+    /// An internal topic; its full name is `<application.id>-<suffix>`.
+    Internal(String),
+}
+
+impl TopicName {
+    /// The topic's full name for application `application_id`.
+    pub fn resolve(&self, application_id: &str) -> String {
+        match self {
+            Self::External(name) => name.clone(),
+            Self::Internal(suffix) => format!("{application_id}-{suffix}"),
+        }
+    }
+}
+
+impl std::fmt::Display for TopicName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::External(name) => f.write_str(name),
+            Self::Internal(suffix) => write!(f, "<application.id>-{suffix}"),
+        }
+    }
+}
+
+/// The kind of an internal topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InternalTopicKind {
+    /// Carries re-keyed records between sub-topologies.
+    Repartition,
+    /// Logs a store's changes (`cleanup.policy=compact`).
+    Changelog,
+}
+
+/// An internal topic the application needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InternalTopic {
+    /// The topic.
+    pub name: TopicName,
+    /// What it is for.
+    pub kind: InternalTopicKind,
+}
+
+#[derive(Clone)]
+pub(crate) enum CompiledRole {
+    Source(Vec<TopicName>),
+    Processor,
+    Sink(TopicName),
+}
+
+pub(crate) struct CompiledNode {
+    pub(crate) meta: NodeMeta,
+    pub(crate) kind: &'static str,
+    pub(crate) role: CompiledRole,
+    pub(crate) parents: Vec<usize>,
+    pub(crate) children: Vec<usize>,
+    pub(crate) factory: Factory,
+}
+
+impl CompiledNode {
+    /// The topics a source reads or a sink writes, resolved for `application_id`.
+    pub(crate) fn resolved_topics(&self, application_id: &str) -> Vec<String> {
+        match &self.role {
+            CompiledRole::Source(topics) => {
+                topics.iter().map(|t| t.resolve(application_id)).collect()
+            }
+            CompiledRole::Sink(topic) => vec![topic.resolve(application_id)],
+            CompiledRole::Processor => Vec::new(),
+        }
+    }
+}
+
+/// A connected part of the topology: the unit that becomes one task per partition.
+#[derive(Debug, Clone)]
+pub struct SubTopology {
+    pub(crate) id: u32,
+    /// Node indices in topological order.
+    pub(crate) nodes: Vec<usize>,
+    pub(crate) stores: Vec<String>,
+    pub(crate) sources: Vec<TopicName>,
+    pub(crate) sinks: Vec<TopicName>,
+}
+
+impl SubTopology {
+    /// Its number.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// The topics it reads.
+    pub fn source_topics(&self) -> &[TopicName] {
+        &self.sources
+    }
+
+    /// The topics it writes (sinks and repartition topics; not changelogs).
+    pub fn sink_topics(&self) -> &[TopicName] {
+        &self.sinks
+    }
+
+    /// Its stores.
+    pub fn stores(&self) -> &[String] {
+        &self.stores
+    }
+}
+
+pub(crate) struct TopologyInner {
+    pub(crate) nodes: Vec<CompiledNode>,
+    pub(crate) stores: Vec<StoreSpec>,
+    pub(crate) subtopologies: Vec<SubTopology>,
+}
+
+/// A compiled topology, ready to run. Cheap to clone; shared by every task and thread.
+#[derive(Clone)]
+pub struct Topology {
+    pub(crate) inner: Arc<TopologyInner>,
+}
+
+impl Topology {
+    /// The sub-topologies, in order.
+    pub fn subtopologies(&self) -> &[SubTopology] {
+        &self.inner.subtopologies
+    }
+
+    pub(crate) fn subtopology(&self, id: u32) -> &SubTopology {
+        &self.inner.subtopologies[id as usize]
+    }
+
+    pub(crate) fn node(&self, index: usize) -> &CompiledNode {
+        &self.inner.nodes[index]
+    }
+
+    /// Every store's declaration.
+    pub fn stores(&self) -> &[StoreSpec] {
+        &self.inner.stores
+    }
+
+    pub(crate) fn store_spec(&self, name: &str) -> &StoreSpec {
+        self.inner
+            .stores
+            .iter()
+            .find(|s| s.name == name)
+            .expect("sub-topologies list only compiled stores")
+    }
+
+    /// The user topics the topology reads.
+    pub fn source_topics(&self) -> Vec<String> {
+        let mut topics: Vec<String> = self
+            .subtopologies()
+            .iter()
+            .flat_map(|s| &s.sources)
+            .filter_map(|t| match t {
+                TopicName::External(name) => Some(name.clone()),
+                TopicName::Internal(_) => None,
+            })
+            .collect();
+        topics.sort();
+        topics.dedup();
+        topics
+    }
+
+    /// Every internal topic: repartition topics, then changelogs of logged stores.
+    pub fn internal_topics(&self) -> Vec<InternalTopic> {
+        let mut topics: Vec<InternalTopic> = self
+            .subtopologies()
+            .iter()
+            .flat_map(|s| &s.sinks)
+            .filter(|t| matches!(t, TopicName::Internal(_)))
+            .map(|t| InternalTopic {
+                name: t.clone(),
+                kind: InternalTopicKind::Repartition,
+            })
+            .collect();
+        topics.extend(
+            self.stores()
+                .iter()
+                .filter(|s| s.logging)
+                .map(|s| InternalTopic {
+                    name: TopicName::Internal(format!("{}-changelog", s.name)),
+                    kind: InternalTopicKind::Changelog,
+                }),
+        );
+        topics
+    }
+
+    /// The tasks for the given partition counts (see [`Topology::resolve_partitions`]):
+    /// one per sub-topology and partition number of its inputs.
+    pub fn tasks(
+        &self,
+        application_id: &str,
+        partitions: &std::collections::HashMap<String, i32>,
+    ) -> Vec<TaskId> {
+        self.subtopologies()
+            .iter()
+            .flat_map(|s| {
+                let n = s
+                    .sources
+                    .iter()
+                    .filter_map(|t| partitions.get(&t.resolve(application_id)))
+                    .copied()
+                    .max()
+                    .unwrap_or(0);
+                (0..n).map(move |partition| TaskId {
+                    subtopology: s.id,
+                    partition,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,40 @@
+//! State stores for Tributary.
+//!
+//! Tasks keep their state in the stores of this crate. Everything here works on bytes;
+//! typed access (serdes) is layered on top by `tributary-engine`, which this crate does
+//! not depend on.
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`kv`] | the key-value store traits: [`ReadOnlyKeyValueStore`] and [`KeyValueStore`] |
+//! | [`memory`] | [`InMemoryKeyValueStore`], a `BTreeMap` store |
+//! | [`rocksdb`] | [`RocksDbKeyValueStore`] and the process-wide [`MemoryBudget`] |
+//! | [`changelog`] | the change-logging layer and the [`ChangelogSink`] it hands changes to |
+//! | [`cache`] | the [`RecordCache`] that collapses repeated updates between commits |
+//! | [`caching`] | [`CachingKeyValueStore`]: cache, change logging and store stacked for a task |
+//! | [`checkpoint`] | the atomically written [`Checkpoint`] file of changelog offsets |
+//!
+//! Stores are durable through their changelog, not through RocksDB's write-ahead log:
+//! local state can always be wiped and rebuilt by replaying the changelog into
+//! [`KeyValueStore::restore_batch`].
+#![warn(missing_docs)]
+
+pub mod cache;
+pub mod caching;
+pub mod changelog;
+pub mod checkpoint;
+mod error;
+pub mod kv;
+pub mod memory;
+pub mod rocksdb;
+
+pub use cache::{CacheEntry, RecordCache};
+pub use caching::{CachingKeyValueStore, FlushedEntry};
+pub use changelog::{
+    ChangeLoggingKeyValueStore, ChangelogRecord, ChangelogSink, DiscardingChangelog,
+};
+pub use checkpoint::Checkpoint;
+pub use error::StateError;
+pub use kv::{KeyValue, KeyValueStore, KvIter, ReadOnlyKeyValueStore, WriteEntry};
+pub use memory::InMemoryKeyValueStore;
+pub use rocksdb::{MemoryBudget, RocksDbKeyValueStore};

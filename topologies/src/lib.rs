@@ -1,0 +1,44 @@
+//! Topologies that ship with Tributary, ready to run or to describe.
+//!
+//! | function | what it computes |
+//! |---|---|
+//! | [`word_count`] | words of a text topic counted across all partitions (needs a repartition step) |
+#![warn(missing_docs)]
+
+use tributary_engine::dsl::{Consumed, Grouped, Materialized, Produced, StreamsBuilder};
+use tributary_engine::serde::{I64Serde, StringSerde, nullable};
+use tributary_engine::{Topology, TopologyError};
+
+/// Word count: lines of `input` split into lowercase words, re-keyed by word through the
+/// repartition topic `<application.id>-words-repartition`, counted in the store
+/// `word-counts`, and every new count written to `output`.
+///
+/// ```
+/// let topology = tributary_topologies::word_count("lines", "word-counts-out").unwrap();
+/// assert_eq!(topology.subtopologies().len(), 2);
+/// ```
+///
+/// # Errors
+/// Never for valid topic names; a [`TopologyError`] otherwise.
+pub fn word_count(input: &str, output: &str) -> Result<Topology, TopologyError> {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream(
+            input,
+            Consumed::with(StringSerde, StringSerde).with_name("lines"),
+        )
+        .flat_map_values(|line: String| {
+            line.split_whitespace()
+                .map(str::to_lowercase)
+                .collect::<Vec<_>>()
+        })
+        .named("split-words")
+        .group_by(
+            |_, word| word.clone(),
+            Grouped::with(StringSerde, StringSerde).with_name("words"),
+        )
+        .count(Materialized::named("word-counts"))
+        .to_stream()
+        .to(output, Produced::with(StringSerde, nullable(I64Serde)));
+    builder.build()
+}
