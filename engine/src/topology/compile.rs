@@ -159,7 +159,7 @@ pub(crate) fn compile(mut g: GraphBuilder) -> Result<Topology, TopologyError> {
             None if g.require_explicit_names => {
                 return Err(TopologyError::MissingName {
                     what: format!("the store of `{}`", names.nodes[draft.owner]),
-                    fix: "name it with `Materialized::as_(\"...\")`".into(),
+                    fix: "name it with `Materialized::named(\"...\")`".into(),
                 });
             }
             None => format!("{}-store", names.nodes[draft.owner]),
@@ -188,7 +188,7 @@ pub(crate) fn compile(mut g: GraphBuilder) -> Result<Topology, TopologyError> {
                     "the repartition topic after `{}`",
                     names.nodes[draft.upstream]
                 ),
-                fix: "name it with `Grouped::as_(\"...\")`".into(),
+                fix: "name it with `Grouped::named(\"...\")`".into(),
             });
         }
         if !valid_topic_part(&names.repartitions[r]) {

@@ -1,0 +1,235 @@
+//! Checkpoints and restoration of a task's RocksDB store: incremental restore from the
+//! checkpointed offset, and a full restore when the checkpoint is corrupt or the local
+//! state is gone.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use tributary::engine::serde::StringSerde;
+use tributary::engine::task::{
+    ChangelogReader, OutgoingRecord, RecordCollector, RestoreRecord, StreamTask, TaskId,
+    TaskOptions,
+};
+use tributary::engine::{DeserializationHandler, RawRecord};
+use tributary::state::{ChangelogRecord, ChangelogSink, MemoryBudget, StateError};
+use tributary::{Consumed, Grouped, Materialized, StreamsBuilder, StreamsError, Topology};
+
+/// Topics in memory: what the task writes, and what restoration reads back.
+#[derive(Clone, Default)]
+struct Log(Rc<RefCell<HashMap<(String, i32), Vec<(Vec<u8>, Option<Vec<u8>>)>>>>);
+
+impl Log {
+    fn append(&self, topic: &str, partition: i32, key: &[u8], value: Option<&[u8]>) {
+        self.0
+            .borrow_mut()
+            .entry((topic.to_owned(), partition))
+            .or_default()
+            .push((key.to_vec(), value.map(<[u8]>::to_vec)));
+    }
+
+    fn len(&self, topic: &str) -> usize {
+        self.0
+            .borrow()
+            .get(&(topic.to_owned(), 0))
+            .map_or(0, Vec::len)
+    }
+}
+
+impl RecordCollector for Log {
+    fn send(&mut self, r: OutgoingRecord<'_>) -> Result<(), StreamsError> {
+        self.append(r.topic, r.partition, r.key.unwrap_or_default(), r.value);
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<(), StreamsError> {
+        Ok(())
+    }
+    fn end_offset(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.0
+            .borrow()
+            .get(&(topic.to_owned(), partition))
+            .map(|r| r.len() as i64)
+    }
+    fn changelog_sink(&self) -> Box<dyn ChangelogSink> {
+        Box::new(self.clone())
+    }
+}
+
+impl ChangelogSink for Log {
+    fn send(&mut self, r: ChangelogRecord<'_>) -> Result<(), StateError> {
+        self.append(r.topic, r.partition, r.key, r.value);
+        Ok(())
+    }
+}
+
+impl ChangelogReader for Log {
+    fn read_batch(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        from: i64,
+        max: usize,
+    ) -> Result<Vec<RestoreRecord>, StreamsError> {
+        let log = self.0.borrow();
+        let records = log
+            .get(&(topic.to_owned(), partition))
+            .cloned()
+            .unwrap_or_default();
+        Ok(records
+            .into_iter()
+            .enumerate()
+            .skip(from as usize)
+            .take(max)
+            .map(|(offset, (key, value))| RestoreRecord {
+                offset: offset as i64,
+                key,
+                value,
+            })
+            .collect())
+    }
+}
+
+const CHANGELOG: &str = "restore-counts-changelog";
+
+fn topology() -> Topology {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream("events", Consumed::with(StringSerde, StringSerde))
+        .group_by_key(Grouped::new())
+        .count(Materialized::named("counts"));
+    builder.build().unwrap()
+}
+
+fn options(dir: &std::path::Path) -> TaskOptions {
+    let partitions = HashMap::from([("events".to_owned(), 1), (CHANGELOG.to_owned(), 1)]);
+    TaskOptions {
+        application_id: "restore".into(),
+        state_dir: dir.to_owned(),
+        cache_max_bytes: 1 << 20,
+        budget: MemoryBudget::new(16 << 20),
+        deserialization_handler: DeserializationHandler::Fail,
+        partitions: Arc::new(partitions),
+    }
+}
+
+fn record(offset: i64, key: &str) -> RawRecord {
+    RawRecord {
+        offset,
+        timestamp: offset,
+        key: Some(key.as_bytes().to_vec()),
+        value: Some(b"x".to_vec()),
+        headers: Vec::new(),
+    }
+}
+
+fn counts(task: &StreamTask) -> HashMap<String, i64> {
+    let (_, store) = task
+        .store_handles()
+        .into_iter()
+        .find(|(n, _)| n == "counts")
+        .unwrap();
+    store
+        .all()
+        .unwrap()
+        .map(|e| {
+            let (k, v) = e.unwrap();
+            (
+                String::from_utf8(k).unwrap(),
+                i64::from_be_bytes(v.try_into().unwrap()),
+            )
+        })
+        .collect()
+}
+
+fn open(dir: &std::path::Path, log: &Log) -> (StreamTask, tributary::engine::task::RestoreReport) {
+    let id = TaskId {
+        subtopology: 0,
+        partition: 0,
+    };
+    let mut task = StreamTask::new(&topology(), id, &options(dir), Box::new(log.clone())).unwrap();
+    let report = task.initialize(&mut log.clone(), 0).unwrap();
+    (task, report)
+}
+
+#[test]
+fn restores_from_the_checkpoint_and_falls_back_to_a_full_restore() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::default();
+
+    let (mut task, report) = open(dir.path(), &log);
+    assert_eq!(report.stores[0].records, 0);
+    task.add_records("events", [record(0, "a"), record(1, "b"), record(2, "a")]);
+    assert_eq!(task.process(usize::MAX).unwrap(), 3);
+    let offsets = task.commit().unwrap();
+    assert_eq!(offsets, vec![("events".to_owned(), 0, 3)]);
+    assert_eq!(log.len(CHANGELOG), 2, "the cache collapsed a's two updates");
+    task.close();
+    let checkpoint = dir.path().join("restore/0_0/.checkpoint");
+    let text = std::fs::read_to_string(&checkpoint).unwrap();
+    assert!(text.contains(&format!("{CHANGELOG} 0 2")), "{text}");
+
+    // Reopened with its checkpoint: nothing to restore, local state is used.
+    let (task, report) = open(dir.path(), &log);
+    assert_eq!(
+        (report.stores[0].from_offset, report.stores[0].records),
+        (2, 0)
+    );
+    assert_eq!(report.checkpoint_fallback, None);
+    assert_eq!(
+        counts(&task),
+        HashMap::from([("a".into(), 2), ("b".into(), 1)])
+    );
+    task.close();
+
+    // Changes written elsewhere after the checkpoint (another instance owned the task) are
+    // restored incrementally.
+    log.append(CHANGELOG, 0, b"c", Some(&7i64.to_be_bytes()));
+    let (task, report) = open(dir.path(), &log);
+    assert_eq!(
+        (
+            report.stores[0].from_offset,
+            report.stores[0].records,
+            report.stores[0].next_offset
+        ),
+        (2, 1, 3)
+    );
+    assert_eq!(counts(&task).get("c"), Some(&7));
+    task.close();
+
+    // A corrupt checkpoint: a clear reason, the store wiped and rebuilt in full.
+    std::fs::write(
+        &checkpoint,
+        "tributary-checkpoint 1\n1\nrestore-counts-changelog zero 2\n",
+    )
+    .unwrap();
+    let (task, report) = open(dir.path(), &log);
+    let reason = report
+        .checkpoint_fallback
+        .expect("the fallback is reported");
+    assert!(
+        reason.contains("corrupt") && reason.contains(".checkpoint"),
+        "{reason}"
+    );
+    assert_eq!(
+        (report.stores[0].from_offset, report.stores[0].records),
+        (0, 3)
+    );
+    assert_eq!(
+        counts(&task),
+        HashMap::from([("a".into(), 2), ("b".into(), 1), ("c".into(), 7)])
+    );
+    task.close();
+
+    // Wiped local state: a full restore gives the same answers.
+    std::fs::remove_dir_all(dir.path().join("restore")).unwrap();
+    let (task, report) = open(dir.path(), &log);
+    assert_eq!(
+        (report.stores[0].from_offset, report.stores[0].records),
+        (0, 3)
+    );
+    assert_eq!(
+        counts(&task),
+        HashMap::from([("a".into(), 2), ("b".into(), 1), ("c".into(), 7)])
+    );
+}
