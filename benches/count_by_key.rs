@@ -1,1 +1,107 @@
-fn main() {}
+//! Count by key into the RocksDB store (record cache on, change logging into a sink that
+//! discards, one commit per batch), against a `HashMap` doing the same counting.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use criterion::{Criterion, Throughput};
+use serde::Deserialize;
+use tributary::engine::serde::{JsonSerde, Serde, StringSerde};
+use tributary::engine::task::{ChangelogReader, RestoreRecord, StreamTask, TaskId, TaskOptions};
+use tributary::engine::DeserializationHandler;
+use tributary::state::MemoryBudget;
+use tributary::{Consumed, Grouped, Materialized, StreamsBuilder, StreamsError};
+
+#[derive(Clone, serde::Serialize, Deserialize)]
+struct Event {
+    user: String,
+    amount: i64,
+}
+
+const BATCH: usize = 100_000;
+const USERS: usize = 10_000;
+
+struct NoChangelog;
+
+impl ChangelogReader for NoChangelog {
+    fn read_batch(&mut self, _: &str, _: i32, _: i64, _: usize) -> Result<Vec<RestoreRecord>, StreamsError> {
+        Ok(Vec::new())
+    }
+}
+
+fn main() {
+    // Keyed by user, so the count needs no repartition: the store is the only difference.
+    let input: Vec<_> = common::task_events(BATCH, USERS)
+        .into_iter()
+        .map(|mut r| {
+            let event: Event = serde_json::from_slice(r.value.as_deref().unwrap()).unwrap();
+            r.key = Some(event.user.into_bytes());
+            r
+        })
+        .collect();
+    let totals = common::Totals::default();
+    let mut criterion = Criterion::default().configure_from_args().sample_size(10);
+    let mut group = criterion.benchmark_group("count_by_key");
+    group.throughput(Throughput::Elements(BATCH as u64));
+
+    let builder = StreamsBuilder::new();
+    builder
+        .stream("events", Consumed::with(StringSerde, JsonSerde::<Event>::new()))
+        .group_by_key(Grouped::new())
+        .count(Materialized::named("counts"));
+    let topology = builder.build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let options = TaskOptions {
+        application_id: "bench".into(),
+        state_dir: dir.path().to_owned(),
+        cache_max_bytes: 10 << 20,
+        budget: MemoryBudget::new(128 << 20),
+        deserialization_handler: DeserializationHandler::Fail,
+        partitions: Arc::new(HashMap::from([("events".to_owned(), 1), ("bench-counts-changelog".to_owned(), 1)])),
+    };
+    let mut task = StreamTask::new(&topology, TaskId { subtopology: 0, partition: 0 }, &options, Box::new(common::Discard)).unwrap();
+    task.initialize(&mut NoChangelog, 0).unwrap();
+
+    group.bench_function("rocksdb_task", |b| {
+        b.iter_custom(|iters| {
+            let mut elapsed = std::time::Duration::ZERO;
+            for _ in 0..iters {
+                let batch = input.clone();
+                let start = Instant::now();
+                task.add_records("events", batch);
+                task.process(usize::MAX).unwrap();
+                task.commit().unwrap();
+                elapsed += start.elapsed();
+            }
+            totals.add("rocksdb_task", elapsed, iters);
+            elapsed
+        })
+    });
+
+    let key_serde = StringSerde;
+    let value_serde = JsonSerde::<Event>::new();
+    let mut counts: HashMap<String, i64> = HashMap::new();
+    group.bench_function("hashmap", |b| {
+        b.iter_custom(|iters| {
+            let mut elapsed = std::time::Duration::ZERO;
+            for _ in 0..iters {
+                let batch = input.clone();
+                let start = Instant::now();
+                for raw in batch {
+                    let key: String = key_serde.deserialize(raw.key.as_deref().unwrap()).unwrap();
+                    let event = value_serde.deserialize(raw.value.as_deref().unwrap()).unwrap();
+                    std::hint::black_box(&event);
+                    *counts.entry(key).or_insert(0) += 1;
+                }
+                elapsed += start.elapsed();
+            }
+            totals.add("hashmap", elapsed, iters);
+            elapsed
+        })
+    });
+    group.finish();
+    totals.report("rocksdb_task", "hashmap", BATCH);
+}

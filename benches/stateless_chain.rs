@@ -1,1 +1,126 @@
-fn main() {}
+//! A three-operator stateless chain (filter → map_values → map) run through a stream task,
+//! against the same closures, serdes and partitioner called by hand in a loop.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use criterion::{Criterion, Throughput};
+use serde::{Deserialize, Serialize};
+use tributary::engine::partitioner::partition_for;
+use tributary::engine::serde::{JsonSerde, Serde, StringSerde};
+use tributary::engine::task::{StreamTask, TaskId, TaskOptions};
+use tributary::engine::DeserializationHandler;
+use tributary::state::MemoryBudget;
+use tributary::{Consumed, Produced, StreamsBuilder};
+
+#[derive(Clone, Serialize, Deserialize)]
+struct Event {
+    user: String,
+    amount: i64,
+}
+
+const BATCH: usize = 10_000;
+const PARTITIONS: i32 = 4;
+
+fn keep(e: &Event) -> bool {
+    e.amount % 10 != 0
+}
+
+fn cents(e: Event) -> Event {
+    Event { user: e.user, amount: e.amount * 100 }
+}
+
+fn by_user(_: String, e: Event) -> (String, Event) {
+    (e.user.clone(), e)
+}
+
+fn main() {
+    let input = common::task_events(BATCH, 10_000);
+    let totals = common::Totals::default();
+    let mut criterion = Criterion::default().configure_from_args();
+    let mut group = criterion.benchmark_group("stateless_chain");
+    group.throughput(Throughput::Elements(BATCH as u64));
+
+    let builder = StreamsBuilder::new();
+    builder
+        .stream("events", Consumed::with(StringSerde, JsonSerde::<Event>::new()))
+        .filter(|_, e| keep(e))
+        .map_values(cents)
+        .map(by_user)
+        .to("out", Produced::with(StringSerde, JsonSerde::<Event>::new()));
+    let topology = builder.build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let options = TaskOptions {
+        application_id: "bench".into(),
+        state_dir: dir.path().to_owned(),
+        cache_max_bytes: 10 << 20,
+        budget: MemoryBudget::new(64 << 20),
+        deserialization_handler: DeserializationHandler::Fail,
+        partitions: Arc::new(HashMap::from([("events".to_owned(), 1), ("out".to_owned(), PARTITIONS)])),
+    };
+    let mut task = StreamTask::new(&topology, TaskId { subtopology: 0, partition: 0 }, &options, Box::new(common::Discard)).unwrap();
+    task.initialize(&mut NoChangelog, 0).unwrap();
+
+    group.bench_function("task", |b| {
+        b.iter_custom(|iters| {
+            let mut elapsed = std::time::Duration::ZERO;
+            for _ in 0..iters {
+                let batch = input.clone();
+                let start = Instant::now();
+                task.add_records("events", batch);
+                task.process(usize::MAX).unwrap();
+                elapsed += start.elapsed();
+            }
+            totals.add("task", elapsed, iters);
+            elapsed
+        })
+    });
+
+    let key_serde = StringSerde;
+    let value_serde = JsonSerde::<Event>::new();
+    group.bench_function("hand_loop", |b| {
+        b.iter_custom(|iters| {
+            let mut elapsed = std::time::Duration::ZERO;
+            let (mut key_buf, mut value_buf) = (Vec::new(), Vec::new());
+            for _ in 0..iters {
+                let batch = input.clone();
+                let start = Instant::now();
+                for raw in batch {
+                    let key: String = key_serde.deserialize(raw.key.as_deref().unwrap()).unwrap();
+                    let event = value_serde.deserialize(raw.value.as_deref().unwrap()).unwrap();
+                    if !keep(&event) {
+                        continue;
+                    }
+                    let (key, event) = by_user(key, cents(event));
+                    key_buf.clear();
+                    value_buf.clear();
+                    key_serde.serialize(&key, &mut key_buf).unwrap();
+                    value_serde.serialize(&event, &mut value_buf).unwrap();
+                    std::hint::black_box((partition_for(&key_buf, PARTITIONS), &key_buf, &value_buf, raw.timestamp));
+                }
+                elapsed += start.elapsed();
+            }
+            totals.add("hand_loop", elapsed, iters);
+            elapsed
+        })
+    });
+    group.finish();
+    totals.report("task", "hand_loop", BATCH);
+}
+
+struct NoChangelog;
+
+impl tributary::engine::task::ChangelogReader for NoChangelog {
+    fn read_batch(
+        &mut self,
+        _: &str,
+        _: i32,
+        _: i64,
+        _: usize,
+    ) -> Result<Vec<tributary::engine::task::RestoreRecord>, tributary::StreamsError> {
+        Ok(Vec::new())
+    }
+}
