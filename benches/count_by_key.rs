@@ -4,16 +4,12 @@
 mod common;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Instant;
 
 use criterion::{Criterion, Throughput};
 use serde::Deserialize;
 use tributary::engine::serde::{JsonSerde, Serde, StringSerde};
-use tributary::engine::task::{ChangelogReader, RestoreRecord, StreamTask, TaskId, TaskOptions};
-use tributary::engine::DeserializationHandler;
-use tributary::state::MemoryBudget;
-use tributary::{Consumed, Grouped, Materialized, StreamsBuilder, StreamsError};
+use tributary::{Consumed, Grouped, Materialized, StreamsBuilder};
 
 #[derive(Clone, serde::Serialize, Deserialize)]
 struct Event {
@@ -23,14 +19,6 @@ struct Event {
 
 const BATCH: usize = 100_000;
 const USERS: usize = 10_000;
-
-struct NoChangelog;
-
-impl ChangelogReader for NoChangelog {
-    fn read_batch(&mut self, _: &str, _: i32, _: i64, _: usize) -> Result<Vec<RestoreRecord>, StreamsError> {
-        Ok(Vec::new())
-    }
-}
 
 fn main() {
     // Keyed by user, so the count needs no repartition: the store is the only difference.
@@ -49,21 +37,15 @@ fn main() {
 
     let builder = StreamsBuilder::new();
     builder
-        .stream("events", Consumed::with(StringSerde, JsonSerde::<Event>::new()))
+        .stream(
+            "events",
+            Consumed::with(StringSerde, JsonSerde::<Event>::new()),
+        )
         .group_by_key(Grouped::new())
         .count(Materialized::named("counts"));
     let topology = builder.build().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let options = TaskOptions {
-        application_id: "bench".into(),
-        state_dir: dir.path().to_owned(),
-        cache_max_bytes: 10 << 20,
-        budget: MemoryBudget::new(128 << 20),
-        deserialization_handler: DeserializationHandler::Fail,
-        partitions: Arc::new(HashMap::from([("events".to_owned(), 1), ("bench-counts-changelog".to_owned(), 1)])),
-    };
-    let mut task = StreamTask::new(&topology, TaskId { subtopology: 0, partition: 0 }, &options, Box::new(common::Discard)).unwrap();
-    task.initialize(&mut NoChangelog, 0).unwrap();
+    let (mut task, _state) =
+        common::task(&topology, &[("events", 1), ("bench-counts-changelog", 1)]);
 
     group.bench_function("rocksdb_task", |b| {
         b.iter_custom(|iters| {
@@ -92,7 +74,9 @@ fn main() {
                 let start = Instant::now();
                 for raw in batch {
                     let key: String = key_serde.deserialize(raw.key.as_deref().unwrap()).unwrap();
-                    let event = value_serde.deserialize(raw.value.as_deref().unwrap()).unwrap();
+                    let event = value_serde
+                        .deserialize(raw.value.as_deref().unwrap())
+                        .unwrap();
                     std::hint::black_box(&event);
                     *counts.entry(key).or_insert(0) += 1;
                 }

@@ -3,17 +3,12 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Instant;
 
 use criterion::{Criterion, Throughput};
 use serde::{Deserialize, Serialize};
 use tributary::engine::partitioner::partition_for;
 use tributary::engine::serde::{JsonSerde, Serde, StringSerde};
-use tributary::engine::task::{StreamTask, TaskId, TaskOptions};
-use tributary::engine::DeserializationHandler;
-use tributary::state::MemoryBudget;
 use tributary::{Consumed, Produced, StreamsBuilder};
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -30,7 +25,10 @@ fn keep(e: &Event) -> bool {
 }
 
 fn cents(e: Event) -> Event {
-    Event { user: e.user, amount: e.amount * 100 }
+    Event {
+        user: e.user,
+        amount: e.amount * 100,
+    }
 }
 
 fn by_user(_: String, e: Event) -> (String, Event) {
@@ -46,23 +44,19 @@ fn main() {
 
     let builder = StreamsBuilder::new();
     builder
-        .stream("events", Consumed::with(StringSerde, JsonSerde::<Event>::new()))
+        .stream(
+            "events",
+            Consumed::with(StringSerde, JsonSerde::<Event>::new()),
+        )
         .filter(|_, e| keep(e))
         .map_values(cents)
         .map(by_user)
-        .to("out", Produced::with(StringSerde, JsonSerde::<Event>::new()));
+        .to(
+            "out",
+            Produced::with(StringSerde, JsonSerde::<Event>::new()),
+        );
     let topology = builder.build().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let options = TaskOptions {
-        application_id: "bench".into(),
-        state_dir: dir.path().to_owned(),
-        cache_max_bytes: 10 << 20,
-        budget: MemoryBudget::new(64 << 20),
-        deserialization_handler: DeserializationHandler::Fail,
-        partitions: Arc::new(HashMap::from([("events".to_owned(), 1), ("out".to_owned(), PARTITIONS)])),
-    };
-    let mut task = StreamTask::new(&topology, TaskId { subtopology: 0, partition: 0 }, &options, Box::new(common::Discard)).unwrap();
-    task.initialize(&mut NoChangelog, 0).unwrap();
+    let (mut task, _state) = common::task(&topology, &[("events", 1), ("out", PARTITIONS)]);
 
     group.bench_function("task", |b| {
         b.iter_custom(|iters| {
@@ -90,7 +84,9 @@ fn main() {
                 let start = Instant::now();
                 for raw in batch {
                     let key: String = key_serde.deserialize(raw.key.as_deref().unwrap()).unwrap();
-                    let event = value_serde.deserialize(raw.value.as_deref().unwrap()).unwrap();
+                    let event = value_serde
+                        .deserialize(raw.value.as_deref().unwrap())
+                        .unwrap();
                     if !keep(&event) {
                         continue;
                     }
@@ -99,7 +95,12 @@ fn main() {
                     value_buf.clear();
                     key_serde.serialize(&key, &mut key_buf).unwrap();
                     value_serde.serialize(&event, &mut value_buf).unwrap();
-                    std::hint::black_box((partition_for(&key_buf, PARTITIONS), &key_buf, &value_buf, raw.timestamp));
+                    std::hint::black_box((
+                        partition_for(&key_buf, PARTITIONS),
+                        &key_buf,
+                        &value_buf,
+                        raw.timestamp,
+                    ));
                 }
                 elapsed += start.elapsed();
             }
@@ -109,18 +110,4 @@ fn main() {
     });
     group.finish();
     totals.report("task", "hand_loop", BATCH);
-}
-
-struct NoChangelog;
-
-impl tributary::engine::task::ChangelogReader for NoChangelog {
-    fn read_batch(
-        &mut self,
-        _: &str,
-        _: i32,
-        _: i64,
-        _: usize,
-    ) -> Result<Vec<tributary::engine::task::RestoreRecord>, tributary::StreamsError> {
-        Ok(Vec::new())
-    }
 }

@@ -21,3 +21,8 @@ pub use tributary_engine::dsl::{
 pub use tributary_engine::{
     Record, StreamsConfig, StreamsError, Topology, TopologyError, TopologyTestDriver,
 };
+
+/// The README's examples, compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -3,12 +3,16 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-use tributary::engine::task::{OutgoingRecord, RecordCollector};
-use tributary::engine::RawRecord;
-use tributary::state::{ChangelogSink, DiscardingChangelog};
-use tributary::StreamsError;
+use tributary::engine::task::{
+    ChangelogReader, OutgoingRecord, RecordCollector, RestoreRecord, StreamTask, TaskId,
+    TaskOptions,
+};
+use tributary::engine::{DeserializationHandler, RawRecord};
+use tributary::state::{ChangelogSink, DiscardingChangelog, MemoryBudget};
+use tributary::{StreamsError, Topology};
 
 /// Accepts and drops every record, as a producer with an infinitely fast broker would.
 pub struct Discard;
@@ -29,6 +33,47 @@ impl RecordCollector for Discard {
     }
 }
 
+/// A changelog with nothing to restore.
+pub struct NoChangelog;
+
+impl ChangelogReader for NoChangelog {
+    fn read_batch(
+        &mut self,
+        _: &str,
+        _: i32,
+        _: i64,
+        _: usize,
+    ) -> Result<Vec<RestoreRecord>, StreamsError> {
+        Ok(Vec::new())
+    }
+}
+
+/// Task 0_0 of `topology`, initialized, writing to [`Discard`], with a 10 MiB record cache
+/// and its state in a temporary directory (returned, to keep it alive).
+pub fn task(topology: &Topology, partitions: &[(&str, i32)]) -> (StreamTask, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let options = TaskOptions {
+        application_id: "bench".into(),
+        state_dir: dir.path().to_owned(),
+        cache_max_bytes: 10 << 20,
+        budget: MemoryBudget::new(128 << 20),
+        deserialization_handler: DeserializationHandler::Fail,
+        partitions: Arc::new(
+            partitions
+                .iter()
+                .map(|(t, n)| ((*t).to_owned(), *n))
+                .collect(),
+        ),
+    };
+    let id = TaskId {
+        subtopology: 0,
+        partition: 0,
+    };
+    let mut task = StreamTask::new(topology, id, &options, Box::new(Discard)).unwrap();
+    task.initialize(&mut NoChangelog, 0).unwrap();
+    (task, dir)
+}
+
 /// `n` task events `{"user": "user-<i % users>", "amount": <i % 1000>}` keyed by task id.
 pub fn task_events(n: usize, users: usize) -> Vec<RawRecord> {
     (0..n)
@@ -36,7 +81,9 @@ pub fn task_events(n: usize, users: usize) -> Vec<RawRecord> {
             offset: i as i64,
             timestamp: i as i64,
             key: Some(format!("task-{i}").into_bytes()),
-            value: Some(format!(r#"{{"user":"user-{}","amount":{}}}"#, i % users, i % 1000).into_bytes()),
+            value: Some(
+                format!(r#"{{"user":"user-{}","amount":{}}}"#, i % users, i % 1000).into_bytes(),
+            ),
             headers: Vec::new(),
         })
         .collect()

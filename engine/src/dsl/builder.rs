@@ -5,7 +5,7 @@ use super::params::{Consumed, Materialized};
 use super::{Data, KStream, KTable};
 use crate::error::TopologyError;
 use crate::store::StoreBuilder;
-use crate::topology::graph::{GraphBuilder, NodeDraft, Role, SharedGraph, TopicRef};
+use crate::topology::graph::{GraphBuilder, SharedGraph};
 use crate::topology::{Topology, compile};
 
 /// Records a topology as DSL methods are called; [`StreamsBuilder::build`] compiles it.
@@ -46,18 +46,13 @@ impl StreamsBuilder {
 
     /// A stream of the records of `topic`.
     pub fn stream<K: Data, V: Data>(&self, topic: &str, consumed: Consumed<K, V>) -> KStream<K, V> {
-        let factory =
-            super::source::factory(consumed.key_serde.clone(), consumed.value_serde.clone());
-        let node = self.graph.borrow_mut().add_node(NodeDraft {
-            kind: "source",
-            explicit: consumed.name,
-            role: Role::Source {
-                topics: vec![TopicRef::External(topic.to_owned())],
-            },
-            parents: Vec::new(),
-            stores: Vec::new(),
-            factory,
-        });
+        let node = super::source::add(
+            &self.graph,
+            topic,
+            consumed.name,
+            consumed.key_serde.clone(),
+            consumed.value_serde.clone(),
+        );
         KStream {
             graph: self.graph.clone(),
             node,

@@ -10,6 +10,7 @@ use crate::processor::node::{
 use crate::record::{RawRecord, Record};
 use crate::serde::{SerdeRef, decode};
 use crate::task::TaskContext;
+use crate::topology::graph::{NodeDraft, Role, SharedGraph, TopicRef};
 
 struct Source<K, V> {
     key_serde: SerdeRef<K>,
@@ -54,5 +55,25 @@ pub(crate) fn factory<K: Clone + 'static, V: Clone + 'static>(
             forward,
         };
         Ok(Rc::new(RefCell::new(source)) as SourceRef)
+    })
+}
+
+/// Adds a source node reading `topic` with these serdes; returns its index.
+pub(crate) fn add<K: Clone + 'static, V: Clone + 'static>(
+    graph: &SharedGraph,
+    topic: &str,
+    name: Option<String>,
+    key_serde: SerdeRef<K>,
+    value_serde: SerdeRef<V>,
+) -> usize {
+    graph.borrow_mut().add_node(NodeDraft {
+        kind: "source",
+        explicit: name,
+        role: Role::Source {
+            topics: vec![TopicRef::External(topic.to_owned())],
+        },
+        parents: Vec::new(),
+        stores: Vec::new(),
+        factory: factory(key_serde, value_serde),
     })
 }

@@ -1,7 +1,5 @@
 use crate::dsl::params::Grouped;
 use crate::dsl::{Data, KGroupedStream, KStream};
-use crate::processor::node::{Forward, stateless};
-use crate::record::Record;
 
 impl<K: Data, V: Data> KStream<K, V> {
     /// Groups records by their current key for an aggregation. If an upstream operator may
@@ -60,25 +58,8 @@ impl<K: Data, V: Data> KStream<K, V> {
         selector: impl Fn(&K, &V) -> K2 + Send + Sync + 'static,
         grouped: Grouped<K2, V>,
     ) -> KGroupedStream<K2, V> {
-        let factory = stateless(move |cx, forward: &Forward<K2, V>, record: Record<K, V>| {
-            let key = selector(&record.key, &record.value);
-            forward.send(
-                cx,
-                Record {
-                    key,
-                    value: record.value,
-                    timestamp: record.timestamp,
-                    headers: record.headers,
-                },
-            )
-        });
-        let mut stream = self.derive::<K2, V>(
-            "group-by",
-            factory,
-            grouped.key_serde,
-            self.value_serde.clone(),
-            true,
-        );
+        let mut stream = self.rekey("group-by", selector);
+        stream.key_serde = grouped.key_serde;
         stream.value_serde = grouped.value_serde.or(stream.value_serde);
         KGroupedStream {
             stream,

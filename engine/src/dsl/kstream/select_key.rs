@@ -25,18 +25,28 @@ impl<K: Data, V: Data> KStream<K, V> {
         &self,
         selector: impl Fn(&K, &V) -> K2 + Send + Sync + 'static,
     ) -> KStream<K2, V> {
+        self.rekey("select-key", selector)
+    }
+
+    /// A node giving each record the key `selector` computes, marked for repartitioning.
+    pub(crate) fn rekey<K2: Data>(
+        &self,
+        kind: &'static str,
+        selector: impl Fn(&K, &V) -> K2 + Send + Sync + 'static,
+    ) -> KStream<K2, V> {
         let factory = stateless(move |cx, forward: &Forward<K2, V>, record: Record<K, V>| {
             let key = selector(&record.key, &record.value);
+            let value = record.value;
             forward.send(
                 cx,
                 Record {
                     key,
-                    value: record.value,
+                    value,
                     timestamp: record.timestamp,
                     headers: record.headers,
                 },
             )
         });
-        self.derive("select-key", factory, None, self.value_serde.clone(), true)
+        self.derive(kind, factory, None, self.value_serde.clone(), true)
     }
 }
