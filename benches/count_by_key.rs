@@ -50,15 +50,19 @@ fn main() {
     group.bench_function("rocksdb_task", |b| {
         b.iter_custom(|iters| {
             let mut elapsed = std::time::Duration::ZERO;
+            let mut commit = std::time::Duration::ZERO;
             for _ in 0..iters {
                 let batch = input.clone();
                 let start = Instant::now();
                 task.add_records("events", batch);
                 task.process(usize::MAX).unwrap();
+                let committing = Instant::now();
                 task.commit().unwrap();
+                commit += committing.elapsed();
                 elapsed += start.elapsed();
             }
             totals.add("rocksdb_task", elapsed, iters);
+            totals.add("commit", commit, iters);
             elapsed
         })
     });
@@ -88,4 +92,5 @@ fn main() {
     });
     group.finish();
     totals.report("rocksdb_task", "hashmap", BATCH);
+    totals.share("commit", "rocksdb_task");
 }

@@ -107,6 +107,15 @@ impl Totals {
         elapsed.as_secs_f64() / iters.max(1) as f64
     }
 
+    /// Prints which share of `whole`'s time `part` took.
+    #[allow(dead_code, reason = "used by some benchmarks only")]
+    pub fn share(&self, part: &str, whole: &str) {
+        println!(
+            "{part}: {:.0}% of {whole}\n",
+            100.0 * self.per_iter(part) / self.per_iter(whole)
+        );
+    }
+
     /// Prints `engine / baseline` time per iteration, and records per second of each.
     pub fn report(&self, engine: &str, baseline: &str, records_per_iter: usize) {
         let (e, b) = (self.per_iter(engine), self.per_iter(baseline));

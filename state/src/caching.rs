@@ -59,10 +59,22 @@ impl CachingKeyValueStore {
     /// # Errors
     /// When the store fails to read.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        self.get_with(key, |value| value.map(<[u8]>::to_vec))
+    }
+
+    /// Passes the latest value of `key` to `read` without copying it out of the cache.
+    ///
+    /// # Errors
+    /// When the store fails to read.
+    pub fn get_with<R>(
+        &self,
+        key: &[u8],
+        read: impl FnOnce(Option<&[u8]>) -> R,
+    ) -> Result<R, StateError> {
         if let Some(entry) = self.cache.as_ref().and_then(|c| c.get(key)) {
-            return Ok(entry.value.clone());
+            return Ok(read(entry.value.as_deref()));
         }
-        self.store.get(key)
+        Ok(read(self.store.get(key)?.as_deref()))
     }
 
     /// Writes `value` (`None` deletes) under `key`; returns the entries this wrote through to

@@ -36,6 +36,11 @@ impl<K: Data, Vin, VS: Data> Materializer<K, Vin, VS> {
         cx: &mut TaskContext,
         flushed: Vec<FlushedEntry>,
     ) -> Result<(), StreamsError> {
+        // A table nothing reads from (a terminal aggregation) forwards nothing, so there is
+        // nothing to decode either.
+        if self.forward.children.is_empty() {
+            return Ok(());
+        }
         for entry in &flushed {
             let (key, change, timestamp) = self.store.decode_flushed(entry)?;
             if change.new.is_none() && change.old.is_none() {

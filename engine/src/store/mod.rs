@@ -178,14 +178,14 @@ impl<K, V> KeyValueStore<K, V> {
     pub fn get(&self, key: &K) -> Result<Option<V>, StreamsError> {
         let mut key_buf = self.key_buf.borrow_mut();
         encode(&*self.key_serde, key, &mut key_buf).map_err(self.ser_error(RecordPart::Key))?;
-        let bytes = self.store.borrow().get(&key_buf)?;
-        bytes
-            .map(|b| {
+        let decoded = self.store.borrow().get_with(&key_buf, |bytes| {
+            bytes.map(|b| {
                 self.value_serde
-                    .deserialize(&b)
+                    .deserialize(b)
                     .map_err(self.de_error(RecordPart::Value))
             })
-            .transpose()
+        })?;
+        decoded.transpose()
     }
 
     /// Stores `value` under `key` (logged with the current record's timestamp).

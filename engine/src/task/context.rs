@@ -118,13 +118,15 @@ impl TaskContext {
 
     pub(crate) fn set_current(
         &mut self,
-        topic: Arc<str>,
+        topic: &Arc<str>,
         partition: i32,
         offset: i64,
         timestamp: i64,
         headers: Headers,
     ) {
-        self.topic = topic;
+        if !Arc::ptr_eq(&self.topic, topic) {
+            self.topic = topic.clone();
+        }
         self.partition = partition;
         self.offset = offset;
         self.timestamp = timestamp;

@@ -240,7 +240,7 @@ impl StreamTask {
             queue.consumed = Some(raw.offset + 1);
             let headers = std::mem::take(&mut raw.headers);
             self.cx.set_current(
-                queue.topic.clone(),
+                &queue.topic,
                 queue.partition,
                 raw.offset,
                 raw.timestamp,
@@ -275,13 +275,13 @@ impl StreamTask {
     }
 
     fn punctuate(&mut self, kind: PunctuationType, now: i64) -> Result<usize, StreamsError> {
-        if now == UNKNOWN_TIME {
+        if now == UNKNOWN_TIME || self.cx.schedules.is_empty() {
             return Ok(0);
         }
         let due = self.cx.due(kind, now);
         for &(node, id) in &due {
             self.cx
-                .set_current("".into(), self.id.partition, -1, now, Headers::new());
+                .set_current(&"".into(), self.id.partition, -1, now, Headers::new());
             self.hooks[node]
                 .borrow_mut()
                 .punctuate(&mut self.cx, id, now)?;
