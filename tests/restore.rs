@@ -18,7 +18,10 @@ use tributary::{Consumed, Grouped, Materialized, StreamsBuilder, StreamsError, T
 
 /// Topics in memory: what the task writes, and what restoration reads back.
 #[derive(Clone, Default)]
-struct Log(Rc<RefCell<HashMap<(String, i32), Vec<(Vec<u8>, Option<Vec<u8>>)>>>>);
+struct Log(Rc<RefCell<Partitions>>);
+
+/// Records by topic and partition: key and value (`None`: a tombstone).
+type Partitions = HashMap<(String, i32), Vec<(Vec<u8>, Option<Vec<u8>>)>>;
 
 impl Log {
     fn append(&self, topic: &str, partition: i32, key: &[u8], value: Option<&[u8]>) {

@@ -77,22 +77,21 @@ impl Topology {
                     })?;
                 inputs.push((name, n));
             }
-            if !sub.stores.is_empty() {
-                if let Some((first, rest)) = inputs.split_first() {
-                    if let Some(other) = rest.iter().find(|(_, n)| *n != first.1) {
-                        return Err(TopologyError::CoPartitionMismatch {
-                            left: first.0.clone(),
-                            left_partitions: first.1,
-                            right: other.0.clone(),
-                            right_partitions: other.1,
-                            context: format!(
-                                "sub-topology {} (stores: {})",
-                                sub.id,
-                                sub.stores.join(", ")
-                            ),
-                        });
-                    }
-                }
+            if !sub.stores.is_empty()
+                && let Some((first, rest)) = inputs.split_first()
+                && let Some(other) = rest.iter().find(|(_, n)| *n != first.1)
+            {
+                return Err(TopologyError::CoPartitionMismatch {
+                    left: first.0.clone(),
+                    left_partitions: first.1,
+                    right: other.0.clone(),
+                    right_partitions: other.1,
+                    context: format!(
+                        "sub-topology {} (stores: {})",
+                        sub.id,
+                        sub.stores.join(", ")
+                    ),
+                });
             }
             let tasks = inputs.iter().map(|(_, n)| *n).max().unwrap_or(0);
             for store in &sub.stores {

@@ -148,8 +148,11 @@ mod tests {
     use crate::InMemoryKeyValueStore;
     use std::sync::{Arc, Mutex};
 
+    /// Topic, partition, key, value, timestamp.
+    type Row = (String, i32, Vec<u8>, Option<Vec<u8>>, i64);
+
     #[derive(Clone, Default)]
-    struct Recorded(Arc<Mutex<Vec<(String, i32, Vec<u8>, Option<Vec<u8>>, i64)>>>);
+    struct Recorded(Arc<Mutex<Vec<Row>>>);
 
     impl ChangelogSink for Recorded {
         fn send(&mut self, r: ChangelogRecord<'_>) -> Result<(), StateError> {

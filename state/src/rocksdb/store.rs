@@ -143,10 +143,10 @@ impl ReadOnlyKeyValueStore for RocksDbReader {
             Bound::Excluded(k) => Some(k.to_vec()),
             Bound::Unbounded => None,
         };
-        if let (Some(l), Some(u)) = (&lower, &upper) {
-            if l >= u {
-                return Ok(Box::new(std::iter::empty()));
-            }
+        if let (Some(l), Some(u)) = (&lower, &upper)
+            && l >= u
+        {
+            return Ok(Box::new(std::iter::empty()));
         }
         Ok(self.scan(lower, upper))
     }
