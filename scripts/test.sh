@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh machine: installs build dependencies, then checks
-# formatting, lints with clippy (warnings are errors) and runs every test (unit, property,
-# integration and doc tests).
+# The whole test suite, from a fresh machine: installs build dependencies, checks
+# formatting, lints with clippy (warnings are errors), starts a local Kafka-compatible broker
+# (Tansu, see scripts/broker.sh) and runs every test (unit, property, integration against the
+# broker, and doc tests). The broker is stopped when the suite ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+broker_dir=$(mktemp -d)
+trap 'scripts/broker.sh stop "$broker_dir"' EXIT
+TRIBUTARY_BOOTSTRAP=$(scripts/broker.sh start "$broker_dir")
+export TRIBUTARY_BOOTSTRAP
+echo "test: broker at $TRIBUTARY_BOOTSTRAP (log: $broker_dir/broker.log)"
+
 cargo test --workspace --locked

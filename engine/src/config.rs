@@ -1,5 +1,6 @@
 //! Configuration, with Kafka Streams' names where a concept matches.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::error::StreamsError;
@@ -20,16 +21,20 @@ pub enum DeserializationHandler {
 /// | key | field | default |
 /// |---|---|---|
 /// | `application.id` | [`StreamsConfig::application_id`] | (required) |
+/// | `bootstrap.servers` | [`StreamsConfig::bootstrap_servers`] | `localhost:9092` |
 /// | `state.dir` | [`StreamsConfig::state_dir`] | `<tmp>/tributary` |
 /// | `statestore.cache.max.bytes` | [`StreamsConfig::cache_max_bytes`] | 10 MiB |
 /// | `rocksdb.memory.bytes` | [`StreamsConfig::memory_budget_bytes`] | 256 MiB |
 /// | `commit.interval.ms` | [`StreamsConfig::commit_interval_ms`] | 30000 |
 /// | `default.deserialization.exception.handler` | [`StreamsConfig::deserialization_handler`] | `fail` (or `log_and_continue`) |
+/// | `consumer.<key>`, `producer.<key>`, `admin.<key>` | passed to librdkafka for that client | |
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamsConfig {
     /// Identifies the application: prefixes internal topics, names the consumer group and
     /// the state directory.
     pub application_id: String,
+    /// The Kafka cluster: `host:port[,host:port…]`.
+    pub bootstrap_servers: String,
     /// Where tasks keep local state.
     pub state_dir: PathBuf,
     /// Record cache bytes for all tasks of a process; 0 turns caching off.
@@ -40,6 +45,12 @@ pub struct StreamsConfig {
     pub commit_interval_ms: u64,
     /// What to do with undeserializable records.
     pub deserialization_handler: DeserializationHandler,
+    /// librdkafka settings for the consumers (`consumer.` keys without the prefix).
+    pub consumer: BTreeMap<String, String>,
+    /// librdkafka settings for the producers.
+    pub producer: BTreeMap<String, String>,
+    /// librdkafka settings for the admin client.
+    pub admin: BTreeMap<String, String>,
 }
 
 impl StreamsConfig {
@@ -47,11 +58,15 @@ impl StreamsConfig {
     pub fn new(application_id: &str) -> Self {
         Self {
             application_id: application_id.to_owned(),
+            bootstrap_servers: "localhost:9092".to_owned(),
             state_dir: std::env::temp_dir().join("tributary"),
             cache_max_bytes: 10 * 1024 * 1024,
             memory_budget_bytes: tributary_state::MemoryBudget::DEFAULT_BYTES,
             commit_interval_ms: 30_000,
             deserialization_handler: DeserializationHandler::Fail,
+            consumer: BTreeMap::new(),
+            producer: BTreeMap::new(),
+            admin: BTreeMap::new(),
         }
     }
 
@@ -82,6 +97,12 @@ impl StreamsConfig {
                 }
                 self.application_id = value.to_owned();
             }
+            "bootstrap.servers" => {
+                if value.trim().is_empty() {
+                    return Err(bad("must list at least one `host:port`".into()));
+                }
+                self.bootstrap_servers = value.to_owned();
+            }
             "state.dir" => self.state_dir = PathBuf::from(value),
             "statestore.cache.max.bytes" => self.cache_max_bytes = number(value)? as usize,
             "rocksdb.memory.bytes" => self.memory_budget_bytes = number(value)? as usize,
@@ -98,8 +119,18 @@ impl StreamsConfig {
                 }
             }
             _ => {
+                for (prefix, settings) in [
+                    ("consumer.", &mut self.consumer),
+                    ("producer.", &mut self.producer),
+                    ("admin.", &mut self.admin),
+                ] {
+                    if let Some(client_key) = key.strip_prefix(prefix).filter(|k| !k.is_empty()) {
+                        settings.insert(client_key.to_owned(), value.to_owned());
+                        return Ok(());
+                    }
+                }
                 return Err(bad(format!(
-                    "unknown setting; known settings: {}",
+                    "unknown setting; known settings: {}, and `consumer.`, `producer.` or `admin.` followed by a librdkafka setting",
                     Self::KEYS.join(", ")
                 )));
             }
@@ -110,6 +141,7 @@ impl StreamsConfig {
     /// Every key [`StreamsConfig::set`] accepts.
     pub const KEYS: &'static [&'static str] = &[
         "application.id",
+        "bootstrap.servers",
         "state.dir",
         "statestore.cache.max.bytes",
         "rocksdb.memory.bytes",
@@ -135,6 +167,27 @@ mod tests {
         assert_eq!(
             c.deserialization_handler,
             DeserializationHandler::LogAndContinue
+        );
+    }
+
+    #[test]
+    fn client_prefixes_pass_through() {
+        let mut c = StreamsConfig::new("app");
+        c.set("consumer.session.timeout.ms", "6000").unwrap();
+        c.set("producer.linger.ms", "20").unwrap();
+        c.set("admin.request.timeout.ms", "1000").unwrap();
+        assert_eq!(
+            c.consumer.get("session.timeout.ms").map(String::as_str),
+            Some("6000")
+        );
+        assert_eq!(c.producer.get("linger.ms").map(String::as_str), Some("20"));
+        assert_eq!(
+            c.admin.get("request.timeout.ms").map(String::as_str),
+            Some("1000")
+        );
+        assert!(
+            c.set("consumer.", "x").is_err(),
+            "a prefix alone is not a setting"
         );
     }
 

@@ -196,6 +196,14 @@ pub enum StreamsError {
         /// Why.
         reason: String,
     },
+    /// A Kafka client operation failed.
+    #[error("cannot {doing}: {reason}")]
+    Kafka {
+        /// What was being done, e.g. "create the producer".
+        doing: String,
+        /// librdkafka's or the broker's reason.
+        reason: String,
+    },
     /// A configuration value is invalid.
     #[error("configuration `{key}`: {reason}")]
     Config {

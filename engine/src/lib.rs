@@ -9,6 +9,7 @@
 //! | [`store`] | typed store handles and store declarations |
 //! | [`task`] | [`task::StreamTask`]: a sub-topology for one partition, with restore and commit |
 //! | [`driver`] | [`TopologyTestDriver`]: run a topology in-process without a broker |
+//! | [`kafka`] | Kafka I/O through rdkafka: internal topics, the producer-backed collector, the restore reader |
 //! | [`serde`] | serdes for bytes, strings, big-endian integers and JSON |
 //! | [`partitioner`] | Kafka's Java-compatible murmur2 partitioner |
 //! | [`config`] | [`StreamsConfig`] |
@@ -40,6 +41,7 @@ pub mod config;
 pub mod driver;
 pub mod dsl;
 mod error;
+pub mod kafka;
 pub mod partitioner;
 pub mod processor;
 mod record;

@@ -176,6 +176,22 @@ impl Topology {
         topics
     }
 
+    /// The user topics the topology writes.
+    pub fn sink_topics(&self) -> Vec<String> {
+        let mut topics: Vec<String> = self
+            .subtopologies()
+            .iter()
+            .flat_map(|s| &s.sinks)
+            .filter_map(|t| match t {
+                TopicName::External(name) => Some(name.clone()),
+                TopicName::Internal(_) => None,
+            })
+            .collect();
+        topics.sort();
+        topics.dedup();
+        topics
+    }
+
     /// Every internal topic: repartition topics, then changelogs of logged stores.
     pub fn internal_topics(&self) -> Vec<InternalTopic> {
         let mut topics: Vec<InternalTopic> = self

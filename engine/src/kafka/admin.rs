@@ -1,0 +1,142 @@
+use std::collections::HashMap;
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::types::RDKafkaErrorCode;
+
+use super::client::{ClientRole, client_config};
+use super::kafka_error;
+use crate::config::StreamsConfig;
+use crate::error::{StreamsError, TopologyError};
+use crate::topology::{InternalTopicKind, Topology};
+
+/// Creates and inspects topics with librdkafka's admin client.
+pub struct TopicAdmin {
+    client: AdminClient<DefaultClientContext>,
+    runtime: tokio::runtime::Runtime,
+    timeout: Duration,
+}
+
+impl TopicAdmin {
+    /// An admin client for the cluster in `config`.
+    ///
+    /// # Errors
+    /// When librdkafka rejects the configuration.
+    pub fn new(config: &StreamsConfig) -> Result<Self, StreamsError> {
+        let client = client_config(config, ClientRole::Admin)
+            .create()
+            .map_err(kafka_error("create the admin client"))?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map_err(|e| StreamsError::Kafka {
+                doing: "start the admin client's runtime".into(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            client,
+            runtime,
+            timeout: Duration::from_secs(30),
+        })
+    }
+
+    /// The partition counts of those of `topics` that exist.
+    ///
+    /// # Errors
+    /// When the cluster's metadata cannot be fetched.
+    pub fn partition_counts(
+        &self,
+        topics: &[String],
+    ) -> Result<HashMap<String, i32>, StreamsError> {
+        let metadata = self
+            .client
+            .inner()
+            .fetch_metadata(None, self.timeout)
+            .map_err(kafka_error("fetch the cluster's metadata"))?;
+        Ok(metadata
+            .topics()
+            .iter()
+            .filter(|t| t.error().is_none() && topics.iter().any(|name| name == t.name()))
+            .map(|t| (t.name().to_owned(), t.partitions().len() as i32))
+            .collect())
+    }
+
+    /// Creates `name` with `partitions` partitions and `config`, unless it exists.
+    ///
+    /// # Errors
+    /// When the broker refuses to create it.
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        config: &[(&str, &str)],
+    ) -> Result<(), StreamsError> {
+        let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(-1));
+        for (key, value) in config {
+            topic = topic.set(key, value);
+        }
+        let options = AdminOptions::new().operation_timeout(Some(self.timeout));
+        let results = self
+            .runtime
+            .block_on(self.client.create_topics([&topic], &options))
+            .map_err(kafka_error("create topics"))?;
+        for result in results {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => {
+                    return Err(StreamsError::Kafka {
+                        doing: format!("create topic `{topic}`"),
+                        reason: code.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the user topics of `topology` exist and are co-partitioned where they must be,
+    /// creates its internal topics (changelogs compacted, with one partition per task;
+    /// repartition topics with the partition count of their writers' inputs), and returns
+    /// the partition count of every topic it touches.
+    ///
+    /// # Errors
+    /// [`TopologyError::UnknownTopic`] naming a missing user topic,
+    /// [`TopologyError::CoPartitionMismatch`] naming the topics and their counts, or a
+    /// Kafka error.
+    pub fn prepare(
+        &self,
+        topology: &Topology,
+        application_id: &str,
+    ) -> Result<HashMap<String, i32>, StreamsError> {
+        let mut user_topics: Vec<String> = topology.source_topics();
+        user_topics.extend(topology.sink_topics());
+        let existing = self.partition_counts(&user_topics)?;
+        let counts = topology
+            .resolve_partitions(application_id, &existing)
+            .map_err(|e| match e {
+                TopologyError::UnknownTopic { topic, role } => {
+                    StreamsError::Topology(TopologyError::UnknownTopic {
+                        topic,
+                        role: if role.starts_with("read") {
+                            "read by the topology does not exist on the cluster"
+                        } else {
+                            "written by the topology does not exist on the cluster"
+                        },
+                    })
+                }
+                other => StreamsError::Topology(other),
+            })?;
+        for topic in topology.internal_topics() {
+            let name = topic.name.resolve(application_id);
+            let partitions = counts[&name];
+            match topic.kind {
+                InternalTopicKind::Changelog => {
+                    self.create_topic(&name, partitions, &[("cleanup.policy", "compact")])?
+                }
+                InternalTopicKind::Repartition => self.create_topic(&name, partitions, &[])?,
+            }
+        }
+        Ok(counts)
+    }
+}

@@ -1,0 +1,116 @@
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+use super::client::{ClientRole, client_config};
+use super::kafka_error;
+use crate::config::StreamsConfig;
+use crate::error::StreamsError;
+use crate::task::{ChangelogReader, RestoreRecord};
+
+/// Where the reader is: the partition, the next offset, and whether it has reached the end.
+struct Position {
+    topic: String,
+    partition: i32,
+    next: i64,
+    at_end: bool,
+}
+
+/// Reads changelog partitions for restoration with a consumer that is assigned partitions
+/// directly (no group membership, no commits). A partition is read until librdkafka reports
+/// its end (partition EOF), rather than up to a watermark fetched beforehand: the end is then
+/// wherever the broker's fetch responses say it is.
+pub struct KafkaChangelogReader {
+    consumer: BaseConsumer,
+    position: Option<Position>,
+    idle_timeout: Duration,
+}
+
+impl KafkaChangelogReader {
+    /// A restore consumer for the cluster in `config`.
+    ///
+    /// # Errors
+    /// When librdkafka rejects the configuration.
+    pub fn new(config: &StreamsConfig) -> Result<Self, StreamsError> {
+        let consumer = client_config(config, ClientRole::RestoreConsumer)
+            .set("enable.partition.eof", "true")
+            .create()
+            .map_err(kafka_error("create the restore consumer"))?;
+        Ok(Self {
+            consumer,
+            position: None,
+            idle_timeout: Duration::from_secs(30),
+        })
+    }
+
+    /// Moves to `topic`/`partition` at `from`, unless already there.
+    fn seek(&mut self, topic: &str, partition: i32, from: i64) -> Result<(), StreamsError> {
+        if let Some(p) = &self.position
+            && p.topic == topic
+            && p.partition == partition
+            && p.next == from
+        {
+            return Ok(());
+        }
+        let mut assignment = TopicPartitionList::new();
+        assignment
+            .add_partition_offset(topic, partition, Offset::Offset(from))
+            .map_err(kafka_error("assign the changelog partition"))?;
+        self.consumer
+            .assign(&assignment)
+            .map_err(kafka_error("assign the changelog partition"))?;
+        self.position = Some(Position {
+            topic: topic.to_owned(),
+            partition,
+            next: from,
+            at_end: false,
+        });
+        Ok(())
+    }
+}
+
+impl ChangelogReader for KafkaChangelogReader {
+    fn read_batch(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        from: i64,
+        max: usize,
+    ) -> Result<Vec<RestoreRecord>, StreamsError> {
+        self.seek(topic, partition, from)?;
+        let position = self.position.as_mut().expect("seek sets the position");
+        let mut batch = Vec::new();
+        let mut last_progress = Instant::now();
+        while !position.at_end && batch.len() < max {
+            match self.consumer.poll(Duration::from_millis(100)) {
+                None if last_progress.elapsed() > self.idle_timeout => {
+                    return Err(StreamsError::Kafka {
+                        doing: format!("restore from `{topic}` partition {partition}"),
+                        reason: format!(
+                            "nothing arrived for {:?} after offset {}, and the end was not reached",
+                            self.idle_timeout, position.next
+                        ),
+                    });
+                }
+                None => {}
+                Some(Err(KafkaError::PartitionEOF(_))) => position.at_end = true,
+                Some(Err(e)) => return Err(kafka_error("read the changelog")(e)),
+                Some(Ok(message)) => {
+                    last_progress = Instant::now();
+                    position.next = message.offset() + 1;
+                    // Changelog records always have a key; anything else is not ours to apply.
+                    let Some(key) = message.key() else { continue };
+                    let value = message.payload().map(<[u8]>::to_vec);
+                    batch.push(RestoreRecord {
+                        offset: message.offset(),
+                        key: key.to_vec(),
+                        value,
+                    });
+                }
+            }
+        }
+        Ok(batch)
+    }
+}

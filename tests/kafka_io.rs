@@ -1,0 +1,210 @@
+//! Kafka I/O against the real broker: internal topics, the producer-backed collector, and
+//! restoring a task's store from its changelog on the broker.
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tributary::engine::kafka::{KafkaChangelogReader, KafkaCollector, TopicAdmin};
+use tributary::engine::serde::StringSerde;
+use tributary::engine::task::{
+    ChangelogReader, OutgoingRecord, RecordCollector, StreamTask, TaskId, TaskOptions,
+};
+use tributary::engine::{RawRecord, TopologyError};
+use tributary::state::MemoryBudget;
+use tributary::{Consumed, Grouped, Materialized, StreamsBuilder, StreamsError};
+
+#[test]
+fn internal_topics_get_the_partition_counts_of_their_inputs() {
+    let app = support::unique("kio-admin");
+    let config = support::config(&app);
+    let admin = TopicAdmin::new(&config).unwrap();
+    let (lines, out) = (format!("{app}-lines"), format!("{app}-out"));
+    admin.create_topic(&lines, 4, &[]).unwrap();
+    admin.create_topic(&out, 2, &[]).unwrap();
+
+    let topology = tributary::topologies::word_count(&lines, &out).unwrap();
+    let counts = admin.prepare(&topology, &app).unwrap();
+    let repartition = format!("{app}-words-repartition");
+    let changelog = format!("{app}-word-counts-changelog");
+    assert_eq!(
+        (counts[&repartition], counts[&changelog], counts[&out]),
+        (4, 4, 2)
+    );
+    let on_broker = admin
+        .partition_counts(&[repartition.clone(), changelog.clone()])
+        .unwrap();
+    assert_eq!(on_broker, HashMap::from([(repartition, 4), (changelog, 4)]));
+    // Preparing again finds the topics in place.
+    admin.prepare(&topology, &app).unwrap();
+}
+
+#[test]
+fn a_missing_source_topic_stops_preparation_with_its_name() {
+    let app = support::unique("kio-missing");
+    let admin = TopicAdmin::new(&support::config(&app)).unwrap();
+    let topology = tributary::topologies::word_count(&format!("{app}-absent"), "whatever").unwrap();
+    let err = admin.prepare(&topology, &app).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StreamsError::Topology(TopologyError::UnknownTopic { .. })
+        ),
+        "{err}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!(
+            "`{app}-absent` read by the topology does not exist"
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_collector_reports_delivered_offsets_and_restore_reads_them_back_in_batches() {
+    let app = support::unique("kio-collector");
+    let config = support::config(&app);
+    let admin = TopicAdmin::new(&config).unwrap();
+    let topic = format!("{app}-changelog");
+    admin
+        .create_topic(&topic, 2, &[("cleanup.policy", "compact")])
+        .unwrap();
+
+    let mut collector = KafkaCollector::new(&config).unwrap();
+    let headers = Vec::new();
+    for i in 0..25 {
+        let key = format!("k{i}");
+        let value = (i % 3 != 0).then(|| format!("v{i}"));
+        collector
+            .send(OutgoingRecord {
+                topic: &topic,
+                partition: 1,
+                key: Some(key.as_bytes()),
+                value: value.as_deref().map(str::as_bytes),
+                timestamp: i,
+                headers: &headers,
+            })
+            .unwrap();
+    }
+    collector.flush().unwrap();
+    assert_eq!(collector.end_offset(&topic, 1), Some(25));
+    assert_eq!(collector.end_offset(&topic, 0), None);
+
+    let mut reader = KafkaChangelogReader::new(&config).unwrap();
+    let mut offsets = Vec::new();
+    let mut from = 0;
+    loop {
+        let batch = reader.read_batch(&topic, 1, from, 10).unwrap();
+        let Some(last) = batch.last() else { break };
+        assert!(batch.len() <= 10);
+        from = last.offset + 1;
+        for record in &batch {
+            let i = record.offset;
+            assert_eq!(record.key, format!("k{i}").into_bytes());
+            assert_eq!(
+                record.value,
+                (i % 3 != 0).then(|| format!("v{i}").into_bytes()),
+                "tombstones stay tombstones"
+            );
+            offsets.push(i);
+        }
+    }
+    assert_eq!(offsets, (0..25).collect::<Vec<_>>());
+    assert!(
+        reader.read_batch(&topic, 0, 0, 10).unwrap().is_empty(),
+        "an empty partition restores nothing"
+    );
+}
+
+#[test]
+fn a_task_restores_its_store_from_the_changelog_on_the_broker() {
+    let app = support::unique("kio-restore");
+    let config = support::config(&app);
+    let admin = TopicAdmin::new(&config).unwrap();
+    let events = format!("{app}-events");
+    admin.create_topic(&events, 1, &[]).unwrap();
+    let builder = StreamsBuilder::new();
+    builder
+        .stream(&events, Consumed::with(StringSerde, StringSerde))
+        .group_by_key(Grouped::new())
+        .count(Materialized::named("counts"));
+    let topology = builder.build().unwrap();
+    let partitions = Arc::new(admin.prepare(&topology, &app).unwrap());
+    let options = |dir: &std::path::Path| TaskOptions {
+        application_id: app.clone(),
+        state_dir: dir.to_owned(),
+        cache_max_bytes: 1 << 20,
+        budget: MemoryBudget::new(16 << 20),
+        deserialization_handler: tributary::engine::DeserializationHandler::Fail,
+        partitions: partitions.clone(),
+    };
+    let id = TaskId {
+        subtopology: 0,
+        partition: 0,
+    };
+    let counts = |task: &StreamTask| -> HashMap<String, i64> {
+        let (_, store) = task.store_handles().into_iter().next().unwrap();
+        store
+            .all()
+            .unwrap()
+            .map(|e| {
+                let (k, v) = e.unwrap();
+                (
+                    String::from_utf8(k).unwrap(),
+                    i64::from_be_bytes(v.try_into().unwrap()),
+                )
+            })
+            .collect()
+    };
+
+    let first = tempfile::tempdir().unwrap();
+    let mut task = StreamTask::new(
+        &topology,
+        id,
+        &options(first.path()),
+        Box::new(KafkaCollector::new(&config).unwrap()),
+    )
+    .unwrap();
+    task.initialize(&mut KafkaChangelogReader::new(&config).unwrap(), 0)
+        .unwrap();
+    let records = ["a", "b", "a", "c", "a"]
+        .iter()
+        .enumerate()
+        .map(|(i, k)| RawRecord {
+            offset: i as i64,
+            timestamp: i as i64,
+            key: Some(k.as_bytes().to_vec()),
+            value: Some(b"x".to_vec()),
+            headers: Vec::new(),
+        });
+    task.add_records(&events, records);
+    task.process(usize::MAX).unwrap();
+    task.commit().unwrap();
+    let want = HashMap::from([
+        ("a".to_owned(), 3),
+        ("b".to_owned(), 1),
+        ("c".to_owned(), 1),
+    ]);
+    assert_eq!(counts(&task), want);
+    task.close();
+
+    // Another instance, with no local state, rebuilds the store from the broker.
+    let second = tempfile::tempdir().unwrap();
+    let mut task = StreamTask::new(
+        &topology,
+        id,
+        &options(second.path()),
+        Box::new(KafkaCollector::new(&config).unwrap()),
+    )
+    .unwrap();
+    let report = task
+        .initialize(&mut KafkaChangelogReader::new(&config).unwrap(), 0)
+        .unwrap();
+    assert_eq!(
+        (report.stores[0].from_offset, report.stores[0].records),
+        (0, 3)
+    );
+    assert_eq!(counts(&task), want);
+}
