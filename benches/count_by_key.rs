@@ -3,8 +3,9 @@
 
 mod common;
 
+use std::cell::Cell;
 use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use serde::Deserialize;
@@ -47,35 +48,26 @@ fn main() {
     let (mut task, _state) =
         common::task(&topology, &[("events", 1), ("bench-counts-changelog", 1)]);
 
+    let commit = Cell::new(Duration::ZERO);
     group.bench_function("rocksdb_task", |b| {
         b.iter_custom(|iters| {
-            let mut elapsed = std::time::Duration::ZERO;
-            let mut commit = std::time::Duration::ZERO;
-            for _ in 0..iters {
-                let batch = input.clone();
-                let start = Instant::now();
+            common::timed(&totals, "rocksdb_task", iters, &input, |batch| {
                 task.add_records("events", batch);
                 task.process(usize::MAX).unwrap();
                 let committing = Instant::now();
                 task.commit().unwrap();
-                commit += committing.elapsed();
-                elapsed += start.elapsed();
-            }
-            totals.add("rocksdb_task", elapsed, iters);
-            totals.add("commit", commit, iters);
-            elapsed
+                commit.set(commit.get() + committing.elapsed());
+            })
         })
     });
+    totals.add("commit", commit.take(), 0);
 
     let key_serde = StringSerde;
     let value_serde = JsonSerde::<Event>::new();
     let mut counts: HashMap<String, i64> = HashMap::new();
     group.bench_function("hashmap", |b| {
         b.iter_custom(|iters| {
-            let mut elapsed = std::time::Duration::ZERO;
-            for _ in 0..iters {
-                let batch = input.clone();
-                let start = Instant::now();
+            common::timed(&totals, "hashmap", iters, &input, |batch| {
                 for raw in batch {
                     let key: String = key_serde.deserialize(raw.key.as_deref().unwrap()).unwrap();
                     let event = value_serde
@@ -84,10 +76,7 @@ fn main() {
                     std::hint::black_box(&event);
                     *counts.entry(key).or_insert(0) += 1;
                 }
-                elapsed += start.elapsed();
-            }
-            totals.add("hashmap", elapsed, iters);
-            elapsed
+            })
         })
     });
     group.finish();

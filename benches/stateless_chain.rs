@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::time::Instant;
-
 use criterion::{Criterion, Throughput};
 use serde::{Deserialize, Serialize};
 use tributary::engine::partitioner::partition_for;
@@ -60,28 +58,19 @@ fn main() {
 
     group.bench_function("task", |b| {
         b.iter_custom(|iters| {
-            let mut elapsed = std::time::Duration::ZERO;
-            for _ in 0..iters {
-                let batch = input.clone();
-                let start = Instant::now();
+            common::timed(&totals, "task", iters, &input, |batch| {
                 task.add_records("events", batch);
                 task.process(usize::MAX).unwrap();
-                elapsed += start.elapsed();
-            }
-            totals.add("task", elapsed, iters);
-            elapsed
+            })
         })
     });
 
     let key_serde = StringSerde;
     let value_serde = JsonSerde::<Event>::new();
+    let (mut key_buf, mut value_buf) = (Vec::new(), Vec::new());
     group.bench_function("hand_loop", |b| {
         b.iter_custom(|iters| {
-            let mut elapsed = std::time::Duration::ZERO;
-            let (mut key_buf, mut value_buf) = (Vec::new(), Vec::new());
-            for _ in 0..iters {
-                let batch = input.clone();
-                let start = Instant::now();
+            common::timed(&totals, "hand_loop", iters, &input, |batch| {
                 for raw in batch {
                     let key: String = key_serde.deserialize(raw.key.as_deref().unwrap()).unwrap();
                     let event = value_serde
@@ -95,17 +84,10 @@ fn main() {
                     value_buf.clear();
                     key_serde.serialize(&key, &mut key_buf).unwrap();
                     value_serde.serialize(&event, &mut value_buf).unwrap();
-                    std::hint::black_box((
-                        partition_for(&key_buf, PARTITIONS),
-                        &key_buf,
-                        &value_buf,
-                        raw.timestamp,
-                    ));
+                    let partition = partition_for(&key_buf, PARTITIONS);
+                    std::hint::black_box((partition, &key_buf, &value_buf, raw.timestamp));
                 }
-                elapsed += start.elapsed();
-            }
-            totals.add("hand_loop", elapsed, iters);
-            elapsed
+            })
         })
     });
     group.finish();

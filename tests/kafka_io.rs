@@ -144,20 +144,6 @@ fn a_task_restores_its_store_from_the_changelog_on_the_broker() {
         subtopology: 0,
         partition: 0,
     };
-    let counts = |task: &StreamTask| -> HashMap<String, i64> {
-        let (_, store) = task.store_handles().into_iter().next().unwrap();
-        store
-            .all()
-            .unwrap()
-            .map(|e| {
-                let (k, v) = e.unwrap();
-                (
-                    String::from_utf8(k).unwrap(),
-                    i64::from_be_bytes(v.try_into().unwrap()),
-                )
-            })
-            .collect()
-    };
 
     let first = tempfile::tempdir().unwrap();
     let mut task = StreamTask::new(
@@ -187,7 +173,7 @@ fn a_task_restores_its_store_from_the_changelog_on_the_broker() {
         ("b".to_owned(), 1),
         ("c".to_owned(), 1),
     ]);
-    assert_eq!(counts(&task), want);
+    assert_eq!(support::counts(&task, "counts"), want);
     task.close();
 
     // Another instance, with no local state, rebuilds the store from the broker.
@@ -206,5 +192,5 @@ fn a_task_restores_its_store_from_the_changelog_on_the_broker() {
         (report.stores[0].from_offset, report.stores[0].records),
         (0, 3)
     );
-    assert_eq!(counts(&task), want);
+    assert_eq!(support::counts(&task, "counts"), want);
 }

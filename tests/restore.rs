@@ -2,6 +2,8 @@
 //! checkpointed offset, and a full restore when the checkpoint is corrupt or the local
 //! state is gone.
 
+mod support;
+
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -126,25 +128,6 @@ fn record(offset: i64, key: &str) -> RawRecord {
     }
 }
 
-fn counts(task: &StreamTask) -> HashMap<String, i64> {
-    let (_, store) = task
-        .store_handles()
-        .into_iter()
-        .find(|(n, _)| n == "counts")
-        .unwrap();
-    store
-        .all()
-        .unwrap()
-        .map(|e| {
-            let (k, v) = e.unwrap();
-            (
-                String::from_utf8(k).unwrap(),
-                i64::from_be_bytes(v.try_into().unwrap()),
-            )
-        })
-        .collect()
-}
-
 fn open(dir: &std::path::Path, log: &Log) -> (StreamTask, tributary::engine::task::RestoreReport) {
     let id = TaskId {
         subtopology: 0,
@@ -180,7 +163,7 @@ fn restores_from_the_checkpoint_and_falls_back_to_a_full_restore() {
     );
     assert_eq!(report.checkpoint_fallback, None);
     assert_eq!(
-        counts(&task),
+        support::counts(&task, "counts"),
         HashMap::from([("a".into(), 2), ("b".into(), 1)])
     );
     task.close();
@@ -197,7 +180,7 @@ fn restores_from_the_checkpoint_and_falls_back_to_a_full_restore() {
         ),
         (2, 1, 3)
     );
-    assert_eq!(counts(&task).get("c"), Some(&7));
+    assert_eq!(support::counts(&task, "counts").get("c"), Some(&7));
     task.close();
 
     // A corrupt checkpoint: a clear reason, the store wiped and rebuilt in full.
@@ -219,7 +202,7 @@ fn restores_from_the_checkpoint_and_falls_back_to_a_full_restore() {
         (0, 3)
     );
     assert_eq!(
-        counts(&task),
+        support::counts(&task, "counts"),
         HashMap::from([("a".into(), 2), ("b".into(), 1), ("c".into(), 7)])
     );
     task.close();
@@ -232,7 +215,7 @@ fn restores_from_the_checkpoint_and_falls_back_to_a_full_restore() {
         (0, 3)
     );
     assert_eq!(
-        counts(&task),
+        support::counts(&task, "counts"),
         HashMap::from([("a".into(), 2), ("b".into(), 1), ("c".into(), 7)])
     );
 }

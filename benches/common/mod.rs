@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tributary::engine::task::{
     ChangelogReader, OutgoingRecord, RecordCollector, RestoreRecord, StreamTask, TaskId,
@@ -89,6 +89,26 @@ pub fn task_events(n: usize, users: usize) -> Vec<RawRecord> {
         .collect()
 }
 
+/// Runs `work` `iters` times, each on a fresh copy of `input`, timing only `work`; adds the
+/// time to `totals` under `name` and returns it (for criterion's `iter_custom`).
+pub fn timed(
+    totals: &Totals,
+    name: &'static str,
+    iters: u64,
+    input: &[RawRecord],
+    mut work: impl FnMut(Vec<RawRecord>),
+) -> Duration {
+    let mut elapsed = Duration::ZERO;
+    for _ in 0..iters {
+        let batch = input.to_vec();
+        let start = Instant::now();
+        work(batch);
+        elapsed += start.elapsed();
+    }
+    totals.add(name, elapsed, iters);
+    elapsed
+}
+
 /// Total time and iterations measured per benchmark, for the ratio printed at the end.
 #[derive(Default)]
 pub struct Totals(RefCell<HashMap<&'static str, (Duration, u64)>>);
@@ -107,12 +127,19 @@ impl Totals {
         elapsed.as_secs_f64() / iters.max(1) as f64
     }
 
-    /// Prints which share of `whole`'s time `part` took.
+    /// Prints which share of `whole`'s total time `part` took (both timed over the same
+    /// iterations).
     #[allow(dead_code, reason = "used by some benchmarks only")]
     pub fn share(&self, part: &str, whole: &str) {
+        let totals = self.0.borrow();
+        let total = |name| {
+            totals
+                .get(name)
+                .map_or(0.0, |(elapsed, _)| elapsed.as_secs_f64())
+        };
         println!(
             "{part}: {:.0}% of {whole}\n",
-            100.0 * self.per_iter(part) / self.per_iter(whole)
+            100.0 * total(part) / total(whole)
         );
     }
 

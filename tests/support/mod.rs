@@ -1,8 +1,12 @@
-//! What tests against a real broker share.
+//! What integration tests share: the broker's address, unique names, and reading a
+//! task's counts.
+#![allow(dead_code, reason = "each test binary uses a part of this module")]
 
+use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tributary::StreamsConfig;
+use tributary::engine::task::StreamTask;
 
 /// The broker's address from `TRIBUTARY_BOOTSTRAP`. Panics with how to get one when unset:
 /// a test that needs the broker never passes silently without it.
@@ -32,4 +36,25 @@ pub fn config(app: &str) -> StreamsConfig {
         .set("bootstrap.servers", &bootstrap())
         .expect("a valid address");
     config
+}
+
+/// The contents of `task`'s store `store`, holding UTF-8 keys and big-endian i64 counts.
+pub fn counts(task: &StreamTask, store: &str) -> HashMap<String, i64> {
+    let (_, handle) = task
+        .store_handles()
+        .into_iter()
+        .find(|(name, _)| name == store)
+        .expect("the task has the store");
+    handle
+        .all()
+        .expect("the store can be scanned")
+        .map(|entry| {
+            let (key, value) = entry.expect("the store can be read");
+            let count: [u8; 8] = value.try_into().expect("counts are 8 bytes");
+            (
+                String::from_utf8(key).expect("keys are UTF-8"),
+                i64::from_be_bytes(count),
+            )
+        })
+        .collect()
 }

@@ -162,26 +162,20 @@ impl Topology {
 
     /// The user topics the topology reads.
     pub fn source_topics(&self) -> Vec<String> {
-        let mut topics: Vec<String> = self
-            .subtopologies()
-            .iter()
-            .flat_map(|s| &s.sources)
-            .filter_map(|t| match t {
-                TopicName::External(name) => Some(name.clone()),
-                TopicName::Internal(_) => None,
-            })
-            .collect();
-        topics.sort();
-        topics.dedup();
-        topics
+        self.user_topics(SubTopology::source_topics)
     }
 
     /// The user topics the topology writes.
     pub fn sink_topics(&self) -> Vec<String> {
+        self.user_topics(SubTopology::sink_topics)
+    }
+
+    /// The external topics `side` lists, over all sub-topologies, sorted and unique.
+    fn user_topics(&self, side: fn(&SubTopology) -> &[TopicName]) -> Vec<String> {
         let mut topics: Vec<String> = self
             .subtopologies()
             .iter()
-            .flat_map(|s| &s.sinks)
+            .flat_map(side)
             .filter_map(|t| match t {
                 TopicName::External(name) => Some(name.clone()),
                 TopicName::Internal(_) => None,
