@@ -22,6 +22,7 @@ pub enum DeserializationHandler {
 /// |---|---|---|
 /// | `application.id` | [`StreamsConfig::application_id`] | (required) |
 /// | `bootstrap.servers` | [`StreamsConfig::bootstrap_servers`] | `localhost:9092` |
+/// | `num.stream.threads` | [`StreamsConfig::num_stream_threads`] | 1 |
 /// | `state.dir` | [`StreamsConfig::state_dir`] | `<tmp>/tributary` |
 /// | `statestore.cache.max.bytes` | [`StreamsConfig::cache_max_bytes`] | 10 MiB |
 /// | `rocksdb.memory.bytes` | [`StreamsConfig::memory_budget_bytes`] | 256 MiB |
@@ -35,6 +36,8 @@ pub struct StreamsConfig {
     pub application_id: String,
     /// The Kafka cluster: `host:port[,host:port…]`.
     pub bootstrap_servers: String,
+    /// Stream threads per instance.
+    pub num_stream_threads: usize,
     /// Where tasks keep local state.
     pub state_dir: PathBuf,
     /// Record cache bytes for all tasks of a process; 0 turns caching off.
@@ -59,6 +62,7 @@ impl StreamsConfig {
         Self {
             application_id: application_id.to_owned(),
             bootstrap_servers: "localhost:9092".to_owned(),
+            num_stream_threads: 1,
             state_dir: std::env::temp_dir().join("tributary"),
             cache_max_bytes: 10 * 1024 * 1024,
             memory_budget_bytes: tributary_state::MemoryBudget::DEFAULT_BYTES,
@@ -103,6 +107,13 @@ impl StreamsConfig {
                 }
                 self.bootstrap_servers = value.to_owned();
             }
+            "num.stream.threads" => {
+                let threads = number(value)?;
+                if threads == 0 {
+                    return Err(bad("must be at least 1".into()));
+                }
+                self.num_stream_threads = threads as usize;
+            }
             "state.dir" => self.state_dir = PathBuf::from(value),
             "statestore.cache.max.bytes" => self.cache_max_bytes = number(value)? as usize,
             "rocksdb.memory.bytes" => self.memory_budget_bytes = number(value)? as usize,
@@ -142,6 +153,7 @@ impl StreamsConfig {
     pub const KEYS: &'static [&'static str] = &[
         "application.id",
         "bootstrap.servers",
+        "num.stream.threads",
         "state.dir",
         "statestore.cache.max.bytes",
         "rocksdb.memory.bytes",

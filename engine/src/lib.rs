@@ -13,6 +13,7 @@
 //! | [`serde`] | serdes for bytes, strings, big-endian integers and JSON |
 //! | [`partitioner`] | Kafka's Java-compatible murmur2 partitioner |
 //! | [`config`] | [`StreamsConfig`] |
+//! | `streams`, `thread` | [`KafkaStreams`] and its stream threads: run a topology on a Kafka cluster |
 //!
 //! ```
 //! use tributary_engine::dsl::{Consumed, Grouped, Materialized, StreamsBuilder};
@@ -47,7 +48,9 @@ pub mod processor;
 mod record;
 pub mod serde;
 pub mod store;
+mod streams;
 pub mod task;
+mod thread;
 pub mod topology;
 
 pub use config::{DeserializationHandler, StreamsConfig};
@@ -55,4 +58,5 @@ pub use driver::TopologyTestDriver;
 pub use dsl::StreamsBuilder;
 pub use error::{RecordPart, StreamsError, TopologyError};
 pub use record::{Change, Headers, RawRecord, Record};
+pub use streams::{KafkaStreams, StreamsState};
 pub use topology::Topology;

@@ -1,0 +1,213 @@
+//! [`KafkaStreams`]: runs a topology on a Kafka cluster with stream threads.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tributary_state::MemoryBudget;
+
+use crate::config::StreamsConfig;
+use crate::error::StreamsError;
+use crate::kafka::TopicAdmin;
+use crate::task::TaskOptions;
+use crate::thread::{StreamThread, ThreadEvents};
+use crate::topology::Topology;
+
+/// The lifecycle of a [`KafkaStreams`] instance, as in Kafka Streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamsState {
+    /// Built, not started.
+    Created,
+    /// Started; threads are joining the group and restoring their tasks.
+    Rebalancing,
+    /// Every thread has its tasks and is processing.
+    Running,
+    /// `close` was called; threads are committing and stopping.
+    PendingShutdown,
+    /// Stopped cleanly.
+    NotRunning,
+    /// A thread failed; the instance is stopping or stopped.
+    Error,
+}
+
+type Listener = Box<dyn Fn(StreamsState, StreamsState) + Send + Sync>;
+
+/// The current state, its listener, and how many threads have their first assignment.
+struct Lifecycle {
+    state: Mutex<StreamsState>,
+    listener: Mutex<Option<Listener>>,
+    assigned: AtomicUsize,
+    threads: usize,
+}
+
+impl Lifecycle {
+    fn set(&self, new: StreamsState) {
+        let old = {
+            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            let old = *state;
+            if old == new
+                || old == StreamsState::NotRunning
+                || (old == StreamsState::Error && new != StreamsState::NotRunning)
+            {
+                return;
+            }
+            *state = new;
+            old
+        };
+        tracing::info!(from = ?old, to = ?new, "state changed");
+        if let Some(listener) = self
+            .listener
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            listener(old, new);
+        }
+    }
+
+    fn get(&self) -> StreamsState {
+        *self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl ThreadEvents for Lifecycle {
+    fn assigned(&self, _thread: usize) {
+        if self.assigned.fetch_add(1, Ordering::AcqRel) + 1 == self.threads {
+            self.set(StreamsState::Running);
+        }
+    }
+}
+
+/// Runs a [`Topology`] on a Kafka cluster: `num.stream.threads` threads in the consumer
+/// group `application.id`, each owning a consumer, a producer and the tasks of the
+/// partitions assigned to it. Start more instances with the same `application.id` to
+/// spread the partitions, their tasks and their state across processes.
+///
+/// Processing is at-least-once: every `commit.interval.ms`, and before partitions are
+/// revoked or the instance closes, each task flushes its record caches, stores and
+/// producer, writes its checkpoint, and only then are the consumed offsets committed.
+pub struct KafkaStreams {
+    topology: Topology,
+    config: StreamsConfig,
+    lifecycle: Arc<Lifecycle>,
+    shutdown: Arc<AtomicBool>,
+    threads: Vec<StreamThread>,
+}
+
+impl KafkaStreams {
+    /// An instance of `topology` configured by `config`, not yet started.
+    pub fn new(topology: Topology, config: StreamsConfig) -> Self {
+        let lifecycle = Lifecycle {
+            state: Mutex::new(StreamsState::Created),
+            listener: Mutex::new(None),
+            assigned: AtomicUsize::new(0),
+            threads: config.num_stream_threads.max(1),
+        };
+        Self {
+            topology,
+            config,
+            lifecycle: Arc::new(lifecycle),
+            shutdown: Arc::default(),
+            threads: Vec::new(),
+        }
+    }
+
+    /// Calls `listener(old, new)` on every state change.
+    pub fn set_state_listener(
+        &self,
+        listener: impl Fn(StreamsState, StreamsState) + Send + Sync + 'static,
+    ) {
+        *self
+            .lifecycle
+            .listener
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Box::new(listener));
+    }
+
+    /// The current state.
+    pub fn state(&self) -> StreamsState {
+        self.lifecycle.get()
+    }
+
+    /// Checks the topics, creates the internal ones, and starts the stream threads.
+    ///
+    /// # Errors
+    /// A missing source topic or a co-partitioning mismatch (naming the topics and their
+    /// partition counts), or a Kafka error; the instance then stays created.
+    pub fn start(&mut self) -> Result<(), StreamsError> {
+        if self.state() != StreamsState::Created {
+            return Err(StreamsError::Config {
+                key: "KafkaStreams::start".into(),
+                reason: format!(
+                    "the instance is {:?}; only a created instance can start",
+                    self.state()
+                ),
+            });
+        }
+        let app = &self.config.application_id;
+        let partitions = TopicAdmin::new(&self.config)?.prepare(&self.topology, app)?;
+        let tasks = self.topology.tasks(app, &partitions).len().max(1);
+        let options = TaskOptions {
+            application_id: app.clone(),
+            state_dir: self.config.state_dir.clone(),
+            cache_max_bytes: self.config.cache_max_bytes / tasks,
+            budget: MemoryBudget::new(self.config.memory_budget_bytes),
+            deserialization_handler: self.config.deserialization_handler,
+            partitions: Arc::new(partitions),
+        };
+        self.lifecycle.set(StreamsState::Rebalancing);
+        for index in 0..self.lifecycle.threads {
+            let events: Arc<dyn ThreadEvents> = self.lifecycle.clone();
+            let thread = StreamThread::spawn(
+                index,
+                self.topology.clone(),
+                self.config.clone(),
+                options.clone(),
+                self.shutdown.clone(),
+                events,
+            )?;
+            self.threads.push(thread);
+        }
+        Ok(())
+    }
+
+    /// Stops the threads: each commits its progress and closes its tasks. Waits up to
+    /// `timeout` for them.
+    ///
+    /// # Errors
+    /// The first error a thread stopped with, or a timeout.
+    pub fn close(&mut self, timeout: Duration) -> Result<(), StreamsError> {
+        self.lifecycle.set(StreamsState::PendingShutdown);
+        self.shutdown.store(true, Ordering::Release);
+        let deadline = Instant::now() + timeout;
+        while self.threads.iter().any(|t| !t.is_finished()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if self.threads.iter().any(|t| !t.is_finished()) {
+            return Err(StreamsError::Kafka {
+                doing: "close the stream threads".into(),
+                reason: format!("they did not stop within {timeout:?}"),
+            });
+        }
+        let mut result = Ok(());
+        for thread in self.threads.drain(..) {
+            if let Err(e) = thread.join() {
+                tracing::error!(error = %e, "a stream thread failed");
+                self.lifecycle.set(StreamsState::Error);
+                if result.is_ok() {
+                    result = Err(e);
+                }
+            }
+        }
+        self.lifecycle.set(StreamsState::NotRunning);
+        result
+    }
+}
+
+impl Drop for KafkaStreams {
+    fn drop(&mut self) {
+        if !self.threads.is_empty() {
+            let _ = self.close(Duration::from_secs(30));
+        }
+    }
+}

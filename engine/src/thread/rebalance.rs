@@ -1,0 +1,56 @@
+//! Rebalance callbacks. librdkafka runs them on the stream thread, inside `poll`, so they
+//! reach the thread's [`TaskManager`](super::tasks::TaskManager) through a thread-local
+//! rather than through shared, locked state; the thread never holds the manager while it
+//! polls.
+
+use std::cell::RefCell;
+
+use rdkafka::ClientContext;
+use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
+
+use super::tasks::TaskManager;
+
+thread_local! {
+    /// The task manager of the stream thread running on this OS thread.
+    pub(crate) static MANAGER: RefCell<Option<TaskManager>> = const { RefCell::new(None) };
+}
+
+/// The consumer context of a stream thread.
+pub(crate) struct RebalanceContext;
+
+impl ClientContext for RebalanceContext {}
+
+impl ConsumerContext for RebalanceContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(partitions) = rebalance {
+            tracing::info!(
+                partitions = partitions.count(),
+                "partitions revoked; committing and closing tasks"
+            );
+            with_manager(|manager| manager.revoke_all(consumer));
+        }
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(partitions) = rebalance {
+            let assigned: Vec<(String, i32)> = partitions
+                .elements()
+                .iter()
+                .map(|e| (e.topic().to_owned(), e.partition()))
+                .collect();
+            tracing::info!(partitions = assigned.len(), "partitions assigned");
+            with_manager(|manager| manager.assign(&assigned));
+        }
+    }
+}
+
+/// Runs `f` on this thread's manager; an error is kept for the thread's loop to raise.
+fn with_manager(f: impl FnOnce(&mut TaskManager) -> Result<(), crate::StreamsError>) {
+    MANAGER.with_borrow_mut(|manager| {
+        if let Some(manager) = manager
+            && let Err(e) = f(manager)
+        {
+            manager.failure.get_or_insert(e);
+        }
+    });
+}

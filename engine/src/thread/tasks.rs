@@ -1,0 +1,169 @@
+//! The tasks of one stream thread: created when their partitions are assigned (after
+//! restoring their stores), fed from the consumer, committed together, closed on
+//! revocation.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::error::StreamsError;
+use crate::kafka::{KafkaChangelogReader, KafkaCollector};
+use crate::record::RawRecord;
+use crate::task::{StreamTask, TaskId, TaskOptions};
+use crate::topology::Topology;
+
+/// Records a task takes per processing round before the thread polls again.
+const RECORDS_PER_ROUND: usize = 1_000;
+
+pub(crate) struct TaskManager {
+    topology: Topology,
+    options: TaskOptions,
+    collector: KafkaCollector,
+    reader: KafkaChangelogReader,
+    /// Resolved source topic → the sub-topology reading it.
+    sources: HashMap<String, u32>,
+    tasks: BTreeMap<TaskId, StreamTask>,
+    /// An error raised inside a rebalance callback, surfaced by the thread's loop.
+    pub(crate) failure: Option<StreamsError>,
+    /// How many assignments this thread has received.
+    pub(crate) assignments: u64,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl TaskManager {
+    pub(crate) fn new(
+        topology: Topology,
+        options: TaskOptions,
+        collector: KafkaCollector,
+        reader: KafkaChangelogReader,
+    ) -> Self {
+        let sources = topology
+            .subtopologies()
+            .iter()
+            .flat_map(|s| {
+                s.source_topics()
+                    .iter()
+                    .map(|t| (t.resolve(&options.application_id), s.id()))
+            })
+            .collect();
+        Self {
+            topology,
+            options,
+            collector,
+            reader,
+            sources,
+            tasks: BTreeMap::new(),
+            failure: None,
+            assignments: 0,
+        }
+    }
+
+    /// Every topic the thread subscribes to.
+    pub(crate) fn source_topics(&self) -> Vec<String> {
+        self.sources.keys().cloned().collect()
+    }
+
+    fn task_of(&self, topic: &str, partition: i32) -> Option<TaskId> {
+        self.sources.get(topic).map(|&subtopology| TaskId {
+            subtopology,
+            partition,
+        })
+    }
+
+    /// Creates (and restores) the task reading `topic`/`partition`, if it does not exist.
+    fn ensure_task(&mut self, id: TaskId) -> Result<&mut StreamTask, StreamsError> {
+        if !self.tasks.contains_key(&id) {
+            let collector = Box::new(self.collector.clone());
+            let mut task = StreamTask::new(&self.topology, id, &self.options, collector)?;
+            let report = task.initialize(&mut self.reader, now_ms())?;
+            let restored: u64 = report.stores.iter().map(|s| s.records).sum();
+            tracing::info!(task = %id, restored, fallback = ?report.checkpoint_fallback, "task created");
+            self.tasks.insert(id, task);
+        }
+        Ok(self.tasks.get_mut(&id).expect("inserted above"))
+    }
+
+    /// Creates the tasks of newly assigned partitions.
+    pub(crate) fn assign(&mut self, partitions: &[(String, i32)]) -> Result<(), StreamsError> {
+        self.assignments += 1;
+        let ids: Vec<TaskId> = partitions
+            .iter()
+            .filter_map(|(t, p)| self.task_of(t, *p))
+            .collect();
+        for id in ids {
+            self.ensure_task(id)?;
+        }
+        Ok(())
+    }
+
+    /// Queues a consumed record for its task.
+    pub(crate) fn add(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        record: RawRecord,
+    ) -> Result<(), StreamsError> {
+        let Some(id) = self.task_of(topic, partition) else {
+            return Ok(());
+        };
+        self.ensure_task(id)?.add_records(topic, [record]);
+        Ok(())
+    }
+
+    /// Gives every task with input a round of processing, then runs wall-clock punctuation.
+    pub(crate) fn process(&mut self) -> Result<usize, StreamsError> {
+        let now = now_ms();
+        let mut done = 0;
+        for task in self.tasks.values_mut() {
+            done += task.process(RECORDS_PER_ROUND)?;
+            task.punctuate_wall_clock(now)?;
+        }
+        Ok(done)
+    }
+
+    /// Records buffered in all tasks.
+    pub(crate) fn buffered(&self) -> usize {
+        self.tasks.values().map(StreamTask::buffered).sum()
+    }
+
+    /// Commits every task (caches, stores, producer, checkpoints), then the consumed offsets.
+    pub(crate) fn commit<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<(), StreamsError> {
+        let mut offsets = TopicPartitionList::new();
+        for task in self.tasks.values_mut() {
+            for (topic, partition, next) in task.commit()? {
+                offsets
+                    .add_partition_offset(&topic, partition, Offset::Offset(next))
+                    .map_err(crate::kafka::kafka_error("list offsets to commit"))?;
+            }
+        }
+        if offsets.count() > 0 {
+            consumer
+                .commit(&offsets, CommitMode::Sync)
+                .map_err(crate::kafka::kafka_error("commit consumed offsets"))?;
+        }
+        Ok(())
+    }
+
+    /// Commits, then closes every task (their local state stays for reuse).
+    pub(crate) fn revoke_all<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<(), StreamsError> {
+        let committed = self.commit(consumer);
+        for (id, task) in std::mem::take(&mut self.tasks) {
+            tracing::info!(task = %id, "task closed");
+            task.close();
+        }
+        committed
+    }
+}
