@@ -112,6 +112,24 @@ fn the_collector_reports_delivered_offsets_and_restore_reads_them_back_in_batche
         }
     }
     assert_eq!(offsets, (0..25).collect::<Vec<_>>());
+    // Records written after the end was reached are read by the next pass.
+    let more = OutgoingRecord {
+        topic: &topic,
+        partition: 1,
+        key: Some(b"late"),
+        value: Some(b"v"),
+        timestamp: 25,
+        headers: &headers,
+    };
+    collector.send(more).unwrap();
+    collector.flush().unwrap();
+    let late = reader.read_batch(&topic, 1, 25, 10).unwrap();
+    assert_eq!(
+        late.iter()
+            .map(|r| (r.offset, r.key.as_slice()))
+            .collect::<Vec<_>>(),
+        vec![(25, &b"late"[..])]
+    );
     assert!(
         reader.read_batch(&topic, 0, 0, 10).unwrap().is_empty(),
         "an empty partition restores nothing"

@@ -26,7 +26,7 @@ pub enum StreamsState {
     PendingShutdown,
     /// Stopped cleanly.
     NotRunning,
-    /// A thread failed; the instance is stopping or stopped.
+    /// A thread failed; every thread of the instance stops, and `close` returns the error.
     Error,
 }
 
@@ -34,6 +34,7 @@ type Listener = Box<dyn Fn(StreamsState, StreamsState) + Send + Sync>;
 
 /// The current state, its listener, and how many threads have their first assignment.
 struct Lifecycle {
+    shutdown: Arc<AtomicBool>,
     state: Mutex<StreamsState>,
     listener: Mutex<Option<Listener>>,
     assigned: AtomicUsize,
@@ -76,6 +77,13 @@ impl ThreadEvents for Lifecycle {
             self.set(StreamsState::Running);
         }
     }
+
+    /// A failed thread shuts the whole instance down (Kafka Streams' `SHUTDOWN_CLIENT`):
+    /// the other threads commit and stop, and `close` returns the error.
+    fn failed(&self, _thread: usize, _error: &StreamsError) {
+        self.set(StreamsState::Error);
+        self.shutdown.store(true, Ordering::Release);
+    }
 }
 
 /// Runs a [`Topology`] on a Kafka cluster: `num.stream.threads` threads in the consumer
@@ -97,7 +105,9 @@ pub struct KafkaStreams {
 impl KafkaStreams {
     /// An instance of `topology` configured by `config`, not yet started.
     pub fn new(topology: Topology, config: StreamsConfig) -> Self {
+        let shutdown = Arc::new(AtomicBool::new(false));
         let lifecycle = Lifecycle {
+            shutdown: shutdown.clone(),
             state: Mutex::new(StreamsState::Created),
             listener: Mutex::new(None),
             assigned: AtomicUsize::new(0),
@@ -192,7 +202,6 @@ impl KafkaStreams {
         let mut result = Ok(());
         for thread in self.threads.drain(..) {
             if let Err(e) = thread.join() {
-                tracing::error!(error = %e, "a stream thread failed");
                 self.lifecycle.set(StreamsState::Error);
                 if result.is_ok() {
                     result = Err(e);

@@ -45,12 +45,15 @@ impl KafkaChangelogReader {
         })
     }
 
-    /// Moves to `topic`/`partition` at `from`, unless already there.
+    /// Moves to `topic`/`partition` at `from`, unless a read in progress is already there.
+    /// A partition whose end was reached is assigned again, so that records written since
+    /// are not missed by a later restoration.
     fn seek(&mut self, topic: &str, partition: i32, from: i64) -> Result<(), StreamsError> {
         if let Some(p) = &self.position
             && p.topic == topic
             && p.partition == partition
             && p.next == from
+            && !p.at_end
         {
             return Ok(());
         }

@@ -27,6 +27,9 @@ const RECORDS_PER_POLL: usize = 5_000;
 pub(crate) trait ThreadEvents: Send + Sync {
     /// The thread received its first assignment and created its tasks.
     fn assigned(&self, thread: usize);
+
+    /// The thread stopped on `error`.
+    fn failed(&self, thread: usize, error: &StreamsError);
 }
 
 /// A running stream thread.
@@ -97,6 +100,10 @@ fn run(
         .map_err(kafka_error("subscribe to the source topics"))?;
 
     let result = run_loop(index, &consumer, &config, &shutdown, events.as_ref());
+    if let Err(error) = &result {
+        tracing::error!(thread = index, %error, "stream thread failed");
+        events.failed(index, error);
+    }
     // Commit what was processed and close the tasks; leaving the group afterwards revokes
     // nothing more, since the manager is gone by then.
     let closed =
