@@ -112,3 +112,35 @@ fn word_count_runs_on_the_broker_with_two_threads() {
         ]
     );
 }
+
+#[test]
+fn a_second_instance_with_the_same_state_dir_is_refused() {
+    let app = support::unique("locked");
+    let mut config = support::config(&app);
+    let state = tempfile::tempdir().unwrap();
+    config
+        .set("state.dir", state.path().to_str().unwrap())
+        .unwrap();
+    config.set("consumer.session.timeout.ms", "6000").unwrap();
+    let (lines, out) = (format!("{app}-lines"), format!("{app}-counts"));
+    let admin = TopicAdmin::new(&config).unwrap();
+    admin.create_topic(&lines, 1, &[]).unwrap();
+    admin.create_topic(&out, 1, &[]).unwrap();
+    let topology = tributary::topologies::word_count(&lines, &out).unwrap();
+
+    let mut first = KafkaStreams::new(topology.clone(), config.clone());
+    first.start().unwrap();
+    let mut second = KafkaStreams::new(topology.clone(), config.clone());
+    let err = second.start().unwrap_err().to_string();
+    assert!(
+        err.contains("is in use by another instance") && err.contains("state.dir"),
+        "{err}"
+    );
+    assert_eq!(second.state(), StreamsState::Created);
+    first.close(Duration::from_secs(60)).unwrap();
+
+    // Once the first instance is closed, the directory is free again.
+    let mut third = KafkaStreams::new(topology, config);
+    third.start().unwrap();
+    third.close(Duration::from_secs(60)).unwrap();
+}

@@ -196,6 +196,15 @@ pub enum StreamsError {
         /// Why.
         reason: String,
     },
+    /// Another instance of the application holds the state directory.
+    #[error(
+        "state directory `{path}` is in use by another instance of this application on this \
+         machine; give each instance its own `state.dir`"
+    )]
+    StateDirLocked {
+        /// The application's state directory.
+        path: std::path::PathBuf,
+    },
     /// A Kafka client operation failed.
     #[error("cannot {doing}: {reason}")]
     Kafka {

@@ -1,5 +1,6 @@
 //! [`KafkaStreams`]: runs a topology on a Kafka cluster with stream threads.
 
+use std::fs::{File, TryLockError};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -100,6 +101,32 @@ pub struct KafkaStreams {
     lifecycle: Arc<Lifecycle>,
     shutdown: Arc<AtomicBool>,
     threads: Vec<StreamThread>,
+    /// The lock on `<state.dir>/<application.id>/.lock`, held while the instance runs.
+    state_lock: Option<File>,
+}
+
+/// Locks the application's state directory for this instance.
+fn lock_state_dir(config: &StreamsConfig) -> Result<File, StreamsError> {
+    let dir = config.state_dir.join(&config.application_id);
+    let io = |operation, source| {
+        StreamsError::State(tributary_state::StateError::Io {
+            operation,
+            path: dir.clone(),
+            source,
+        })
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| io("create the state directory", e))?;
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(".lock"))
+        .map_err(|e| io("open the state directory's lock file in", e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(StreamsError::StateDirLocked { path: dir }),
+        Err(TryLockError::Error(e)) => Err(io("lock", e)),
+    }
 }
 
 impl KafkaStreams {
@@ -117,8 +144,9 @@ impl KafkaStreams {
             topology,
             config,
             lifecycle: Arc::new(lifecycle),
-            shutdown: Arc::default(),
+            shutdown,
             threads: Vec::new(),
+            state_lock: None,
         }
     }
 
@@ -142,8 +170,9 @@ impl KafkaStreams {
     /// Checks the topics, creates the internal ones, and starts the stream threads.
     ///
     /// # Errors
-    /// A missing source topic or a co-partitioning mismatch (naming the topics and their
-    /// partition counts), or a Kafka error; the instance then stays created.
+    /// [`StreamsError::StateDirLocked`] when another instance on this machine uses the same
+    /// `state.dir`; a missing source topic or a co-partitioning mismatch (naming the topics
+    /// and their partition counts); or a Kafka error. The instance then stays created.
     pub fn start(&mut self) -> Result<(), StreamsError> {
         if self.state() != StreamsState::Created {
             return Err(StreamsError::Config {
@@ -154,6 +183,7 @@ impl KafkaStreams {
                 ),
             });
         }
+        let state_lock = lock_state_dir(&self.config)?;
         let app = &self.config.application_id;
         let partitions = TopicAdmin::new(&self.config)?.prepare(&self.topology, app)?;
         let tasks = self.topology.tasks(app, &partitions).len().max(1);
@@ -165,6 +195,7 @@ impl KafkaStreams {
             deserialization_handler: self.config.deserialization_handler,
             partitions: Arc::new(partitions),
         };
+        self.state_lock = Some(state_lock);
         self.lifecycle.set(StreamsState::Rebalancing);
         for index in 0..self.lifecycle.threads {
             let events: Arc<dyn ThreadEvents> = self.lifecycle.clone();
@@ -208,6 +239,7 @@ impl KafkaStreams {
                 }
             }
         }
+        self.state_lock = None;
         self.lifecycle.set(StreamsState::NotRunning);
         result
     }
