@@ -1,6 +1,7 @@
 //! Word count end to end on the real broker: input produced to a 2-partition topic, the
-//! topology run by `KafkaStreams` with two stream threads, exact counts read back from the
-//! output topic, and the state listener's transitions.
+//! topology run by `KafkaStreams` with two stream threads and tiny buffers (so partitions
+//! are paused and resumed), exact counts read back from the output topic, and the state
+//! listener's transitions.
 
 mod support;
 
@@ -53,6 +54,8 @@ fn word_count_runs_on_the_broker_with_two_threads() {
         ("num.stream.threads", "2"),
         ("commit.interval.ms", "200"),
         ("consumer.session.timeout.ms", "6000"),
+        // Tiny buffers, so that partitions are paused and resumed many times.
+        ("buffered.records.per.partition", "3"),
     ] {
         config.set(key, value).unwrap();
     }
@@ -63,7 +66,7 @@ fn word_count_runs_on_the_broker_with_two_threads() {
 
     let mut producer = KafkaCollector::new(&config).unwrap();
     let mut expected = BTreeMap::new();
-    for (i, line) in LINES.iter().enumerate() {
+    for (i, line) in LINES.iter().cycle().take(30 * LINES.len()).enumerate() {
         let key = format!("doc-{i}");
         producer
             .send(OutgoingRecord {

@@ -22,6 +22,7 @@ pub enum DeserializationHandler {
 /// |---|---|---|
 /// | `application.id` | [`StreamsConfig::application_id`] | (required) |
 /// | `bootstrap.servers` | [`StreamsConfig::bootstrap_servers`] | `localhost:9092` |
+/// | `buffered.records.per.partition` | [`StreamsConfig::buffered_records_per_partition`] | 1000 |
 /// | `num.stream.threads` | [`StreamsConfig::num_stream_threads`] | 1 |
 /// | `state.dir` | [`StreamsConfig::state_dir`] | `<tmp>/tributary` |
 /// | `statestore.cache.max.bytes` | [`StreamsConfig::cache_max_bytes`] | 10 MiB |
@@ -38,6 +39,8 @@ pub struct StreamsConfig {
     pub bootstrap_servers: String,
     /// Stream threads per instance.
     pub num_stream_threads: usize,
+    /// Records a task may buffer per input partition before the partition is paused.
+    pub buffered_records_per_partition: usize,
     /// Where tasks keep local state.
     pub state_dir: PathBuf,
     /// Record cache bytes for all tasks of a process; 0 turns caching off.
@@ -63,6 +66,7 @@ impl StreamsConfig {
             application_id: application_id.to_owned(),
             bootstrap_servers: "localhost:9092".to_owned(),
             num_stream_threads: 1,
+            buffered_records_per_partition: 1000,
             state_dir: std::env::temp_dir().join("tributary"),
             cache_max_bytes: 10 * 1024 * 1024,
             memory_budget_bytes: tributary_state::MemoryBudget::DEFAULT_BYTES,
@@ -106,6 +110,13 @@ impl StreamsConfig {
                     return Err(bad("must list at least one `host:port`".into()));
                 }
                 self.bootstrap_servers = value.to_owned();
+            }
+            "buffered.records.per.partition" => {
+                let limit = number(value)?;
+                if limit == 0 {
+                    return Err(bad("must be at least 1".into()));
+                }
+                self.buffered_records_per_partition = limit as usize;
             }
             "num.stream.threads" => {
                 let threads = number(value)?;
@@ -154,6 +165,7 @@ impl StreamsConfig {
         "application.id",
         "bootstrap.servers",
         "num.stream.threads",
+        "buffered.records.per.partition",
         "state.dir",
         "statestore.cache.max.bytes",
         "rocksdb.memory.bytes",

@@ -1,13 +1,16 @@
 //! Stream threads: OS threads that each own a consumer, a producer and their tasks.
 
+mod backpressure;
 mod rebalance;
 mod tasks;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use rdkafka::TopicPartitionList;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers as _, Message};
 
@@ -123,6 +126,7 @@ fn run_loop(
     let commit_interval = Duration::from_millis(config.commit_interval_ms);
     let mut last_commit = Instant::now();
     let mut reported = false;
+    let mut paused = BTreeSet::new();
     while !shutdown.load(Ordering::Acquire) {
         let idle = MANAGER.with_borrow(|m| m.as_ref().is_some_and(|m| m.buffered() == 0));
         let mut wait = if idle {
@@ -165,12 +169,45 @@ fn run_loop(
                 events.assigned(index);
             }
             m.process()?;
+            let decision = backpressure::decide(
+                &m.buffered_by_partition(),
+                &mut paused,
+                config.buffered_records_per_partition,
+            );
+            apply(consumer, &decision)?;
             if last_commit.elapsed() >= commit_interval {
                 m.commit(consumer)?;
                 last_commit = Instant::now();
             }
             Ok(())
         })?;
+    }
+    Ok(())
+}
+
+/// Pauses and resumes partitions as `decision` says.
+fn apply(
+    consumer: &BaseConsumer<RebalanceContext>,
+    decision: &backpressure::Decision,
+) -> Result<(), StreamsError> {
+    let list = |partitions: &[backpressure::Partition]| {
+        let mut list = TopicPartitionList::new();
+        for (topic, partition) in partitions {
+            list.add_partition(topic, *partition);
+        }
+        list
+    };
+    if !decision.pause.is_empty() {
+        tracing::debug!(partitions = ?decision.pause, "pausing: buffers full");
+        consumer
+            .pause(&list(&decision.pause))
+            .map_err(kafka_error("pause partitions"))?;
+    }
+    if !decision.resume.is_empty() {
+        tracing::debug!(partitions = ?decision.resume, "resuming");
+        consumer
+            .resume(&list(&decision.resume))
+            .map_err(kafka_error("resume partitions"))?;
     }
     Ok(())
 }

@@ -128,6 +128,17 @@ impl TaskManager {
         Ok(done)
     }
 
+    /// Records buffered per input partition of every task.
+    pub(crate) fn buffered_by_partition(&self) -> Vec<((String, i32), usize)> {
+        self.tasks
+            .iter()
+            .flat_map(|(id, task)| {
+                task.input_topics()
+                    .map(move |t| ((t.to_owned(), id.partition), task.buffered_for(t)))
+            })
+            .collect()
+    }
+
     /// Records buffered in all tasks.
     pub(crate) fn buffered(&self) -> usize {
         self.tasks.values().map(StreamTask::buffered).sum()
