@@ -31,6 +31,23 @@ pub enum StreamsState {
     Error,
 }
 
+impl StreamsState {
+    /// Whether the lifecycle allows moving from `self` to `next` (as in Kafka Streams;
+    /// for example, a thread's assignment arriving during shutdown does not make the
+    /// instance running again).
+    pub fn can_become(self, next: StreamsState) -> bool {
+        use StreamsState::*;
+        matches!(
+            (self, next),
+            (Created, Rebalancing | PendingShutdown)
+                | (Rebalancing, Running | PendingShutdown | Error)
+                | (Running, Rebalancing | PendingShutdown | Error)
+                | (PendingShutdown, NotRunning | Error)
+                | (Error, PendingShutdown | NotRunning)
+        )
+    }
+}
+
 type Listener = Box<dyn Fn(StreamsState, StreamsState) + Send + Sync>;
 
 /// The current state, its listener, and how many threads have their first assignment.
@@ -47,10 +64,7 @@ impl Lifecycle {
         let old = {
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
             let old = *state;
-            if old == new
-                || old == StreamsState::NotRunning
-                || (old == StreamsState::Error && new != StreamsState::NotRunning)
-            {
+            if !old.can_become(new) {
                 return;
             }
             *state = new;
@@ -250,5 +264,22 @@ impl Drop for KafkaStreams {
         if !self.threads.is_empty() {
             let _ = self.close(Duration::from_secs(30));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StreamsState::*;
+
+    #[test]
+    fn shutdown_is_one_way() {
+        assert!(Rebalancing.can_become(Running));
+        assert!(
+            !PendingShutdown.can_become(Running),
+            "a late assignment must not revive a closing instance"
+        );
+        assert!(!NotRunning.can_become(Rebalancing));
+        assert!(Error.can_become(NotRunning));
+        assert!(!Running.can_become(Running));
     }
 }

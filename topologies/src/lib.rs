@@ -3,7 +3,10 @@
 //! | function | what it computes |
 //! |---|---|
 //! | [`word_count`] | words of a text topic counted across all partitions (needs a repartition step) |
+//! | [`task_list::projection`] | seed 000's task list: each user's open tasks, and how many tasks each user completed |
 #![warn(missing_docs)]
+
+pub mod task_list;
 
 use tributary_engine::dsl::{Consumed, Grouped, Materialized, Produced, StreamsBuilder};
 use tributary_engine::serde::{I64Serde, StringSerde, nullable};

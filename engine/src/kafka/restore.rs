@@ -1,14 +1,32 @@
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 
 use super::client::{ClientRole, client_config};
 use super::kafka_error;
 use crate::config::StreamsConfig;
 use crate::error::StreamsError;
 use crate::task::{ChangelogReader, RestoreRecord};
+
+/// The restore consumer's context: reaching the end of a partition is what restoration
+/// waits for, so librdkafka's reports of it are not errors.
+struct RestoreContext;
+
+impl ClientContext for RestoreContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        match error {
+            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF) => {
+                tracing::debug!(reason, "changelog partition end reached")
+            }
+            other => tracing::error!(error = %other, reason, "restore consumer error"),
+        }
+    }
+}
+
+impl ConsumerContext for RestoreContext {}
 
 /// Where the reader is: the partition, the next offset, and whether it has reached the end.
 struct Position {
@@ -23,7 +41,7 @@ struct Position {
 /// its end (partition EOF), rather than up to a watermark fetched beforehand: the end is then
 /// wherever the broker's fetch responses say it is.
 pub struct KafkaChangelogReader {
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<RestoreContext>,
     position: Option<Position>,
     idle_timeout: Duration,
 }
@@ -36,7 +54,7 @@ impl KafkaChangelogReader {
     pub fn new(config: &StreamsConfig) -> Result<Self, StreamsError> {
         let consumer = client_config(config, ClientRole::RestoreConsumer)
             .set("enable.partition.eof", "true")
-            .create()
+            .create_with_context(RestoreContext)
             .map_err(kafka_error("create the restore consumer"))?;
         Ok(Self {
             consumer,
@@ -98,7 +116,14 @@ impl ChangelogReader for KafkaChangelogReader {
                     });
                 }
                 None => {}
-                Some(Err(KafkaError::PartitionEOF(_))) => position.at_end = true,
+                Some(Err(KafkaError::PartitionEOF(_))) => {
+                    position.at_end = true;
+                    // Stop fetching in the background: an idle assignment would keep
+                    // reporting the end of the partition.
+                    self.consumer
+                        .unassign()
+                        .map_err(kafka_error("release the changelog partition"))?;
+                }
                 Some(Err(e)) => return Err(kafka_error("read the changelog")(e)),
                 Some(Ok(message)) => {
                     last_progress = Instant::now();
