@@ -93,7 +93,7 @@ fn wait_for(deadline: Duration, mut done: impl FnMut() -> bool) -> bool {
 #[test]
 fn the_default_handler_stops_the_instance_naming_the_record() {
     let (config, events, out, _state) = setup("fail");
-    let mut streams = KafkaStreams::new(topology(&events, &out), config);
+    let mut streams = KafkaStreams::new(topology(&events, &out), config.clone());
     streams.start().unwrap();
     assert!(
         wait_for(Duration::from_secs(60), || streams.state()
@@ -109,6 +109,15 @@ fn the_default_handler_stops_the_instance_naming_the_record() {
         "{err}"
     );
     assert_eq!(streams.state(), StreamsState::NotRunning);
+    // Nothing at or after the failed record is committed: a restart reads it again.
+    let admin = TopicAdmin::new(&config).unwrap();
+    let committed = admin
+        .committed_offsets(&config.application_id, &events, 1)
+        .unwrap();
+    assert!(
+        committed[0].is_none_or(|o| o <= 1),
+        "committed {committed:?}"
+    );
 }
 
 #[test]

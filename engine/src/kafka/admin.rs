@@ -3,7 +3,9 @@ use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
 
 use super::client::{ClientRole, client_config};
 use super::kafka_error;
@@ -14,6 +16,8 @@ use crate::topology::{InternalTopicKind, Topology};
 /// Creates and inspects topics with librdkafka's admin client.
 pub struct TopicAdmin {
     client: AdminClient<DefaultClientContext>,
+    /// The admin client's librdkafka settings, reused for helper consumers.
+    client_settings: Vec<(String, String)>,
     runtime: tokio::runtime::Runtime,
     timeout: Duration,
 }
@@ -24,9 +28,15 @@ impl TopicAdmin {
     /// # Errors
     /// When librdkafka rejects the configuration.
     pub fn new(config: &StreamsConfig) -> Result<Self, StreamsError> {
-        let client = client_config(config, ClientRole::Admin)
+        let settings = client_config(config, ClientRole::Admin);
+        let client = settings
             .create()
             .map_err(kafka_error("create the admin client"))?;
+        let client_settings = settings
+            .config_map()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
@@ -36,6 +46,7 @@ impl TopicAdmin {
             })?;
         Ok(Self {
             client,
+            client_settings,
             runtime,
             timeout: Duration::from_secs(30),
         })
@@ -59,6 +70,42 @@ impl TopicAdmin {
             .iter()
             .filter(|t| t.error().is_none() && topics.iter().any(|name| name == t.name()))
             .map(|t| (t.name().to_owned(), t.partitions().len() as i32))
+            .collect())
+    }
+
+    /// The offsets consumer group `group` has committed for `topic`'s partitions
+    /// `0..partitions` (`None` where it committed nothing).
+    ///
+    /// # Errors
+    /// When the group coordinator cannot be asked.
+    pub fn committed_offsets(
+        &self,
+        group: &str,
+        topic: &str,
+        partitions: i32,
+    ) -> Result<Vec<Option<i64>>, StreamsError> {
+        let mut config = rdkafka::ClientConfig::new();
+        for (key, value) in &self.client_settings {
+            config.set(key, value);
+        }
+        let consumer: BaseConsumer = config
+            .set("group.id", group)
+            .create()
+            .map_err(kafka_error("create a consumer to read committed offsets"))?;
+        let mut list = TopicPartitionList::new();
+        for partition in 0..partitions {
+            list.add_partition(topic, partition);
+        }
+        let committed = consumer
+            .committed_offsets(list, self.timeout)
+            .map_err(kafka_error("read committed offsets"))?;
+        Ok((0..partitions)
+            .map(
+                |p| match committed.find_partition(topic, p).map(|e| e.offset()) {
+                    Some(Offset::Offset(o)) => Some(o),
+                    _ => None,
+                },
+            )
             .collect())
     }
 

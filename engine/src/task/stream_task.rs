@@ -237,7 +237,6 @@ impl StreamTask {
                 .records
                 .pop_front()
                 .expect("next_queue picked a non-empty queue");
-            queue.consumed = Some(raw.offset + 1);
             let headers = std::mem::take(&mut raw.headers);
             self.cx.set_current(
                 &queue.topic,
@@ -260,6 +259,9 @@ impl StreamTask {
                     }
                 }
             }
+            // Only a record that was handled counts as consumed: a failed one is read again
+            // after a restart.
+            self.queues[qi].consumed = Some(raw.offset + 1);
             self.punctuate(PunctuationType::StreamTime, self.cx.stream_time)?;
         }
         Ok(done)

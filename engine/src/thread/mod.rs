@@ -107,10 +107,18 @@ fn run(
         tracing::error!(thread = index, %error, "stream thread failed");
         events.failed(index, error);
     }
-    // Commit what was processed and close the tasks; leaving the group afterwards revokes
+    // After a clean stop, commit what was processed and close the tasks. After a failure,
+    // close them without committing: the failed record and everything after the last
+    // commit are processed again (at-least-once). Leaving the group afterwards revokes
     // nothing more, since the manager is gone by then.
-    let closed =
-        MANAGER.with_borrow_mut(|m| m.as_mut().map_or(Ok(()), |m| m.revoke_all(&consumer)));
+    let closed = MANAGER.with_borrow_mut(|m| match m.as_mut() {
+        Some(m) if result.is_ok() => m.revoke_all(&consumer),
+        Some(m) => {
+            m.close_all();
+            Ok(())
+        }
+        None => Ok(()),
+    });
     MANAGER.set(None);
     drop(consumer);
     result.and(closed)

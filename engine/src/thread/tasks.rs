@@ -171,10 +171,15 @@ impl TaskManager {
         consumer: &BaseConsumer<C>,
     ) -> Result<(), StreamsError> {
         let committed = self.commit(consumer);
+        self.close_all();
+        committed
+    }
+
+    /// Closes every task without committing.
+    pub(crate) fn close_all(&mut self) {
         for (id, task) in std::mem::take(&mut self.tasks) {
             tracing::info!(task = %id, "task closed");
             task.close();
         }
-        committed
     }
 }
