@@ -1,12 +1,17 @@
 //! The `tributary` command line.
 
+mod config_file;
 mod demo;
 
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
+use tributary::engine::{KafkaStreams, StreamsState};
 
 /// Tributary: Kafka Streams-style stream processing.
 #[derive(Parser)]
@@ -22,6 +27,21 @@ enum Command {
     Describe {
         /// Which topology.
         topology: Shipped,
+    },
+    /// Run a shipped topology as a worker until SIGINT or SIGTERM, then commit and stop.
+    /// Start several workers with the same `application.id` to share the partitions.
+    Run {
+        /// Which topology.
+        topology: Shipped,
+        /// The TOML configuration file (Kafka Streams' setting names).
+        #[arg(long)]
+        config: PathBuf,
+        /// The input topic (lines of text, or task events).
+        #[arg(long)]
+        input: String,
+        /// The output topic (word count only).
+        #[arg(long, default_value = "word-counts")]
+        output: String,
     },
     /// Run seed 000's task list: generate task events for many users and project each
     /// user's open tasks and completed count with several stream threads.
@@ -52,6 +72,17 @@ enum Command {
 enum Shipped {
     /// Word count over a topic of text lines.
     WordCount,
+    /// Seed 000's task-list projection over a topic of task events.
+    TaskList,
+}
+
+impl Shipped {
+    fn build(self, input: &str, output: &str) -> anyhow::Result<tributary::Topology> {
+        Ok(match self {
+            Self::WordCount => tributary::topologies::word_count(input, output)?,
+            Self::TaskList => tributary::topologies::task_list::projection(input)?,
+        })
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -62,15 +93,19 @@ fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .init();
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Describe {
-            topology: Shipped::WordCount,
-        } => {
-            let topology = tributary::topologies::word_count("lines", "word-counts")
-                .context("building word count")?;
+    match Cli::parse().command {
+        Command::Describe { topology } => {
+            let topology = topology
+                .build("lines", "word-counts")
+                .context("building the topology")?;
             print!("{}", topology.describe());
         }
+        Command::Run {
+            topology,
+            config,
+            input,
+            output,
+        } => run(topology, &config, &input, &output)?,
         Command::Demo {
             bootstrap_servers,
             users,
@@ -90,5 +125,23 @@ fn main() -> anyhow::Result<()> {
             demo::run(&options)?;
         }
     }
+    Ok(())
+}
+
+/// Runs `topology` until a termination signal or a failure, then closes it.
+fn run(topology: Shipped, config: &Path, input: &str, output: &str) -> anyhow::Result<()> {
+    let config = config_file::load(config)?;
+    let topology = topology.build(input, output)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let signalled = stop.clone();
+    ctrlc::set_handler(move || signalled.store(true, Ordering::Release))
+        .context("installing the signal handler")?;
+    let mut streams = KafkaStreams::new(topology, config);
+    streams.set_state_listener(|old, new| eprintln!("state: {old:?} -> {new:?}"));
+    streams.start()?;
+    while !stop.load(Ordering::Acquire) && streams.state() != StreamsState::Error {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    streams.close(Duration::from_secs(60))?;
     Ok(())
 }

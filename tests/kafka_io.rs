@@ -12,7 +12,7 @@ use tributary::engine::task::{
     ChangelogReader, OutgoingRecord, RecordCollector, StreamTask, TaskId, TaskOptions,
 };
 use tributary::engine::{RawRecord, TopologyError};
-use tributary::state::MemoryBudget;
+use tributary::state::{ChangelogRecord, MemoryBudget};
 use tributary::{Consumed, Grouped, Materialized, StreamsBuilder, StreamsError};
 
 #[test]
@@ -91,6 +91,11 @@ fn the_collector_reports_delivered_offsets_and_restore_reads_them_back_in_batche
     collector.flush().unwrap();
     assert_eq!(collector.end_offset(&topic, 1), Some(25));
     assert_eq!(collector.end_offset(&topic, 0), None);
+    assert_eq!(
+        admin.end_offsets(&topic, 2).unwrap(),
+        vec![0, 25],
+        "the end of a partition written in one batch, and of an empty one"
+    );
 
     let mut reader = KafkaChangelogReader::new(&config).unwrap();
     let mut offsets = Vec::new();
@@ -211,4 +216,44 @@ fn a_task_restores_its_store_from_the_changelog_on_the_broker() {
         (0, 3)
     );
     assert_eq!(support::counts(&task, "counts"), want);
+}
+
+#[test]
+fn changelog_records_wait_until_what_was_sent_before_them_is_delivered() {
+    let app = support::unique("kio-held");
+    let config = support::config(&app);
+    let admin = TopicAdmin::new(&config).unwrap();
+    let (changelog, out) = (format!("{app}-changelog"), format!("{app}-out"));
+    admin.create_topic(&changelog, 1, &[]).unwrap();
+    admin.create_topic(&out, 1, &[]).unwrap();
+
+    let mut collector = KafkaCollector::new(&config).unwrap();
+    collector
+        .send(OutgoingRecord {
+            topic: &out,
+            partition: 0,
+            key: Some(b"k"),
+            value: Some(b"downstream"),
+            timestamp: 0,
+            headers: &Vec::new(),
+        })
+        .unwrap();
+    let mut sink = collector.changelog_sink();
+    sink.send(ChangelogRecord {
+        topic: &changelog,
+        partition: 0,
+        key: b"k",
+        value: Some(b"state"),
+        timestamp: 0,
+    })
+    .unwrap();
+    assert_eq!(
+        admin.end_offsets(&changelog, 1).unwrap(),
+        vec![0],
+        "the change is held while the downstream record may be in flight"
+    );
+    collector.flush().unwrap();
+    assert_eq!(admin.end_offsets(&out, 1).unwrap(), vec![1]);
+    assert_eq!(admin.end_offsets(&changelog, 1).unwrap(), vec![1]);
+    assert_eq!(collector.end_offset(&changelog, 0), Some(1));
 }

@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tributary::engine::kafka::{KafkaChangelogReader, KafkaCollector, TopicAdmin};
+use tributary::engine::kafka::{KafkaCollector, TopicAdmin};
 use tributary::engine::partitioner::partition_for;
-use tributary::engine::task::{ChangelogReader, OutgoingRecord, RecordCollector};
+use tributary::engine::task::{OutgoingRecord, RecordCollector};
 use tributary::engine::{KafkaStreams, StreamsState};
 
 const LINES: &[&str] = &[
@@ -27,21 +27,9 @@ fn read_counts(
     topic: &str,
     partitions: i32,
 ) -> BTreeMap<String, i64> {
-    let mut reader = KafkaChangelogReader::new(config).unwrap();
-    let mut counts = BTreeMap::new();
-    for partition in 0..partitions {
-        let mut from = 0;
-        loop {
-            let batch = reader.read_batch(topic, partition, from, 1000).unwrap();
-            let Some(last) = batch.last() else { break };
-            from = last.offset + 1;
-            for record in batch {
-                let count = i64::from_be_bytes(record.value.unwrap().try_into().unwrap());
-                counts.insert(String::from_utf8(record.key).unwrap(), count);
-            }
-        }
-    }
-    counts
+    support::worker::read_latest(config, topic, partitions, support::worker::i64_be)
+        .into_iter()
+        .collect()
 }
 
 #[test]

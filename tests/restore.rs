@@ -219,3 +219,55 @@ fn restores_from_the_checkpoint_and_falls_back_to_a_full_restore() {
         HashMap::from([("a".into(), 2), ("b".into(), 1), ("c".into(), 7)])
     );
 }
+
+#[test]
+fn restores_a_step_at_a_time_and_keeps_a_partial_restore_when_revoked() {
+    let log = Log::default();
+    for i in 0..25i64 {
+        let key = format!("k{}", i % 10);
+        log.append(CHANGELOG, 0, key.as_bytes(), Some(&i.to_be_bytes()));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let id = TaskId {
+        subtopology: 0,
+        partition: 0,
+    };
+    // The task writes elsewhere: what it reports as written must not mask the restore.
+    let new_task = || {
+        StreamTask::new(
+            &topology(),
+            id,
+            &options(dir.path()),
+            Box::new(Log::default()),
+        )
+    };
+
+    // Ten records per step: the end is reached on the third.
+    let mut task = new_task().unwrap();
+    assert!(!task.restore_step(&mut log.clone(), 10).unwrap());
+    assert_eq!(task.restored_records(), 10);
+    // Revoked while restoring: committing checkpoints what was restored so far.
+    assert_eq!(task.commit().unwrap(), vec![]);
+    task.close();
+    let checkpoint = dir.path().join("restore/0_0/.checkpoint");
+    let text = std::fs::read_to_string(&checkpoint).unwrap();
+    assert!(text.contains(&format!("{CHANGELOG} 0 10")), "{text}");
+
+    // Assigned again: restoration continues from there.
+    let mut task = new_task().unwrap();
+    assert!(!task.restore_step(&mut log.clone(), 10).unwrap());
+    assert!(task.restore_step(&mut log.clone(), 10).unwrap());
+    let report = task.initialize(&mut log.clone(), 0).unwrap();
+    assert_eq!(
+        (
+            report.stores[0].from_offset,
+            report.stores[0].records,
+            report.stores[0].next_offset
+        ),
+        (10, 15, 25)
+    );
+    let counts = support::counts(&task, "counts");
+    assert_eq!(counts.len(), 10);
+    assert_eq!(counts["k4"], 24, "the latest value of each key wins");
+    assert_eq!(counts["k5"], 15);
+}

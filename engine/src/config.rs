@@ -16,6 +16,15 @@ pub enum DeserializationHandler {
     LogAndContinue,
 }
 
+/// When a record's effects count as done (`processing.guarantee`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProcessingGuarantee {
+    /// Every record's effects are written at least once: after a crash, the records past
+    /// the last commit are processed again (the default).
+    #[default]
+    AtLeastOnce,
+}
+
 /// Settings of a Tributary application.
 ///
 /// | key | field | default |
@@ -28,6 +37,7 @@ pub enum DeserializationHandler {
 /// | `statestore.cache.max.bytes` | [`StreamsConfig::cache_max_bytes`] | 10 MiB |
 /// | `rocksdb.memory.bytes` | [`StreamsConfig::memory_budget_bytes`] | 256 MiB |
 /// | `commit.interval.ms` | [`StreamsConfig::commit_interval_ms`] | 30000 |
+/// | `processing.guarantee` | [`StreamsConfig::processing_guarantee`] | `at_least_once` |
 /// | `default.deserialization.exception.handler` | [`StreamsConfig::deserialization_handler`] | `fail` (or `log_and_continue`) |
 /// | `consumer.<key>`, `producer.<key>`, `admin.<key>` | passed to librdkafka for that client | |
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +59,8 @@ pub struct StreamsConfig {
     pub memory_budget_bytes: usize,
     /// How often progress is committed.
     pub commit_interval_ms: u64,
+    /// At-least-once; `exactly_once_v2` is refused until it is implemented.
+    pub processing_guarantee: ProcessingGuarantee,
     /// What to do with undeserializable records.
     pub deserialization_handler: DeserializationHandler,
     /// librdkafka settings for the consumers (`consumer.` keys without the prefix).
@@ -71,11 +83,37 @@ impl StreamsConfig {
             cache_max_bytes: 10 * 1024 * 1024,
             memory_budget_bytes: tributary_state::MemoryBudget::DEFAULT_BYTES,
             commit_interval_ms: 30_000,
+            processing_guarantee: ProcessingGuarantee::AtLeastOnce,
             deserialization_handler: DeserializationHandler::Fail,
             consumer: BTreeMap::new(),
             producer: BTreeMap::new(),
             admin: BTreeMap::new(),
         }
+    }
+
+    /// A configuration from `key = value` settings, as a configuration file gives them;
+    /// `application.id` is required, everything else has its default.
+    ///
+    /// # Errors
+    /// [`StreamsError::Config`] for a missing `application.id`, an unknown key or a bad
+    /// value.
+    pub fn from_settings<'a>(
+        settings: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, StreamsError> {
+        let settings: Vec<_> = settings.into_iter().collect();
+        let app = settings
+            .iter()
+            .find(|(k, _)| *k == "application.id")
+            .map(|(_, v)| *v)
+            .ok_or_else(|| StreamsError::Config {
+                key: "application.id".into(),
+                reason: "is required; it names the application".into(),
+            })?;
+        let mut config = Self::new(app);
+        for (key, value) in settings {
+            config.set(key, value)?;
+        }
+        Ok(config)
     }
 
     /// Sets one setting by its key, as the CLI's configuration file does.
@@ -129,6 +167,21 @@ impl StreamsConfig {
             "statestore.cache.max.bytes" => self.cache_max_bytes = number(value)? as usize,
             "rocksdb.memory.bytes" => self.memory_budget_bytes = number(value)? as usize,
             "commit.interval.ms" => self.commit_interval_ms = number(value)?,
+            "processing.guarantee" => {
+                self.processing_guarantee = match value {
+                    "at_least_once" => ProcessingGuarantee::AtLeastOnce,
+                    "exactly_once_v2" | "exactly_once" => {
+                        return Err(bad(format!(
+                            "`{value}` is not supported yet; use `at_least_once`"
+                        )));
+                    }
+                    other => {
+                        return Err(bad(format!(
+                            "`{other}` is not a guarantee; use `at_least_once`"
+                        )));
+                    }
+                }
+            }
             "default.deserialization.exception.handler" => {
                 self.deserialization_handler = match value {
                     "fail" => DeserializationHandler::Fail,
@@ -170,6 +223,7 @@ impl StreamsConfig {
         "statestore.cache.max.bytes",
         "rocksdb.memory.bytes",
         "commit.interval.ms",
+        "processing.guarantee",
         "default.deserialization.exception.handler",
     ];
 }
@@ -191,6 +245,36 @@ mod tests {
         assert_eq!(
             c.deserialization_handler,
             DeserializationHandler::LogAndContinue
+        );
+    }
+
+    #[test]
+    fn only_at_least_once_is_accepted() {
+        let mut c = StreamsConfig::new("app");
+        c.set("processing.guarantee", "at_least_once").unwrap();
+        assert_eq!(c.processing_guarantee, ProcessingGuarantee::AtLeastOnce);
+        let err = c
+            .set("processing.guarantee", "exactly_once_v2")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not supported yet"), "{err}");
+    }
+
+    #[test]
+    fn settings_need_an_application_id() {
+        let err = StreamsConfig::from_settings([("state.dir", "/tmp/x")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`application.id`") && err.contains("required"),
+            "{err}"
+        );
+        let c =
+            StreamsConfig::from_settings([("application.id", "app"), ("num.stream.threads", "3")])
+                .unwrap();
+        assert_eq!(
+            (c.application_id.as_str(), c.num_stream_threads),
+            ("app", 3)
         );
     }
 

@@ -53,10 +53,11 @@ pub mod task;
 mod thread;
 pub mod topology;
 
-pub use config::{DeserializationHandler, StreamsConfig};
+pub use config::{DeserializationHandler, ProcessingGuarantee, StreamsConfig};
 pub use driver::TopologyTestDriver;
 pub use dsl::StreamsBuilder;
 pub use error::{RecordPart, StreamsError, TopologyError};
 pub use record::{Change, Headers, RawRecord, Record};
 pub use streams::{KafkaStreams, StreamsState};
+pub use thread::ThreadFailureResponse;
 pub use topology::Topology;

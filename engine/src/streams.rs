@@ -11,7 +11,7 @@ use crate::config::StreamsConfig;
 use crate::error::StreamsError;
 use crate::kafka::TopicAdmin;
 use crate::task::TaskOptions;
-use crate::thread::{StreamThread, ThreadEvents};
+use crate::thread::{StreamThread, ThreadEvents, ThreadFailureResponse};
 use crate::topology::Topology;
 
 /// The lifecycle of a [`KafkaStreams`] instance, as in Kafka Streams.
@@ -27,7 +27,8 @@ pub enum StreamsState {
     PendingShutdown,
     /// Stopped cleanly.
     NotRunning,
-    /// A thread failed; every thread of the instance stops, and `close` returns the error.
+    /// A thread failed and the instance shuts down (see
+    /// [`KafkaStreams::set_uncaught_error_handler`]); `close` returns the error.
     Error,
 }
 
@@ -49,12 +50,14 @@ impl StreamsState {
 }
 
 type Listener = Box<dyn Fn(StreamsState, StreamsState) + Send + Sync>;
+type FailureHandler = Box<dyn Fn(&StreamsError) -> ThreadFailureResponse + Send + Sync>;
 
 /// The current state, its listener, and how many threads have their first assignment.
 struct Lifecycle {
     shutdown: Arc<AtomicBool>,
     state: Mutex<StreamsState>,
     listener: Mutex<Option<Listener>>,
+    failure_handler: Mutex<Option<FailureHandler>>,
     assigned: AtomicUsize,
     threads: usize,
 }
@@ -93,11 +96,23 @@ impl ThreadEvents for Lifecycle {
         }
     }
 
-    /// A failed thread shuts the whole instance down (Kafka Streams' `SHUTDOWN_CLIENT`):
-    /// the other threads commit and stop, and `close` returns the error.
-    fn failed(&self, _thread: usize, _error: &StreamsError) {
-        self.set(StreamsState::Error);
-        self.shutdown.store(true, Ordering::Release);
+    /// Asks the failure handler; without one, or when it answers
+    /// [`ThreadFailureResponse::ShutdownClient`], the whole instance shuts down: the other
+    /// threads commit and stop, and `close` returns the error.
+    fn failed(&self, _thread: usize, error: &StreamsError) -> ThreadFailureResponse {
+        let response = self
+            .failure_handler
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map_or(ThreadFailureResponse::ShutdownClient, |handler| {
+                handler(error)
+            });
+        if response == ThreadFailureResponse::ShutdownClient {
+            self.set(StreamsState::Error);
+            self.shutdown.store(true, Ordering::Release);
+        }
+        response
     }
 }
 
@@ -151,6 +166,7 @@ impl KafkaStreams {
             shutdown: shutdown.clone(),
             state: Mutex::new(StreamsState::Created),
             listener: Mutex::new(None),
+            failure_handler: Mutex::new(None),
             assigned: AtomicUsize::new(0),
             threads: config.num_stream_threads.max(1),
         };
@@ -174,6 +190,21 @@ impl KafkaStreams {
             .listener
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = Some(Box::new(listener));
+    }
+
+    /// Decides what happens when a stream thread fails (Kafka Streams'
+    /// `setUncaughtExceptionHandler`): `handler(error)` answers
+    /// [`ThreadFailureResponse::ReplaceThread`] or [`ThreadFailureResponse::ShutdownClient`].
+    /// Without a handler, a failed thread shuts the instance down.
+    pub fn set_uncaught_error_handler(
+        &self,
+        handler: impl Fn(&StreamsError) -> ThreadFailureResponse + Send + Sync + 'static,
+    ) {
+        *self
+            .lifecycle
+            .failure_handler
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Box::new(handler));
     }
 
     /// The current state.

@@ -2,6 +2,8 @@
 //! task's counts.
 #![allow(dead_code, reason = "each test binary uses a part of this module")]
 
+pub mod worker;
+
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -4,8 +4,9 @@ use std::time::Duration;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::{Message, Offset, TopicPartitionList};
 
 use super::client::{ClientRole, client_config};
 use super::kafka_error;
@@ -107,6 +108,63 @@ impl TopicAdmin {
                 },
             )
             .collect())
+    }
+
+    /// The end offset (the offset the next record will get) of `topic`'s partitions
+    /// `0..partitions`. Each partition's high watermark is confirmed by reading from the
+    /// record before it to the end of the partition, so that a broker whose high watermark
+    /// lags inside the last record batch still gives the true end.
+    ///
+    /// # Errors
+    /// When the watermarks cannot be fetched or the partitions read.
+    pub fn end_offsets(&self, topic: &str, partitions: i32) -> Result<Vec<i64>, StreamsError> {
+        let mut config = rdkafka::ClientConfig::new();
+        for (key, value) in &self.client_settings {
+            config.set(key, value);
+        }
+        let consumer: BaseConsumer = config
+            .set("group.id", "tributary-end-offsets")
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "true")
+            .set("fetch.wait.max.ms", "10")
+            .create()
+            .map_err(kafka_error("create a consumer to read end offsets"))?;
+        let mut ends = Vec::new();
+        let mut assignment = TopicPartitionList::new();
+        for partition in 0..partitions {
+            let (_, high) = consumer
+                .fetch_watermarks(topic, partition, self.timeout)
+                .map_err(kafka_error("fetch watermarks"))?;
+            ends.push(high);
+            assignment
+                .add_partition_offset(topic, partition, Offset::Offset((high - 1).max(0)))
+                .map_err(kafka_error("assign partitions to read end offsets"))?;
+        }
+        consumer
+            .assign(&assignment)
+            .map_err(kafka_error("assign partitions to read end offsets"))?;
+        let deadline = std::time::Instant::now() + self.timeout;
+        let mut at_end = vec![false; partitions as usize];
+        while at_end.iter().any(|done| !done) {
+            if std::time::Instant::now() > deadline {
+                return Err(StreamsError::Kafka {
+                    doing: format!("read the end offsets of `{topic}`"),
+                    reason: format!("the end was not reached within {:?}", self.timeout),
+                });
+            }
+            match consumer.poll(Duration::from_millis(100)) {
+                None => {}
+                Some(Err(KafkaError::PartitionEOF(partition))) => {
+                    at_end[partition as usize] = true;
+                }
+                Some(Err(e)) => return Err(kafka_error("read end offsets")(e)),
+                Some(Ok(message)) => {
+                    let end = &mut ends[message.partition() as usize];
+                    *end = (*end).max(message.offset() + 1);
+                }
+            }
+        }
+        Ok(ends)
     }
 
     /// Creates `name` with `partitions` partitions and `config`, unless it exists.

@@ -53,11 +53,40 @@ impl ProducerContext for DeliveryTracker {
 
 type Shared = Arc<BaseProducer<DeliveryTracker>>;
 
+/// Changelog records held back until the records sent before them are acknowledged.
+#[derive(Default)]
+struct HeldChangelog {
+    /// Topics of the held records (a stream thread logs to a handful).
+    topics: Vec<String>,
+    records: Vec<HeldRecord>,
+}
+
+struct HeldRecord {
+    topic: usize,
+    partition: i32,
+    key: Vec<u8>,
+    value: Option<Vec<u8>>,
+    timestamp: i64,
+}
+
+/// How many changelog records are held before they are released without waiting for a
+/// commit.
+const HELD_CHANGELOG_LIMIT: usize = 20_000;
+
 /// A [`RecordCollector`] writing through an idempotent librdkafka producer. Clones share the
 /// producer: one per stream thread, used by all its tasks and their changelogs.
+///
+/// Changelog records are held back and sent only once every record sent before them (to
+/// sinks and repartition topics) is acknowledged: at each flush, or earlier when many are
+/// held. A changelog is then never ahead of what its task wrote downstream, so that after a
+/// crash, a store restored to the end of its changelog and records processed again produce
+/// the same downstream records rather than lose some. Without this, a table regrouped by
+/// a new key could keep a row under its old key forever: the old key's retraction lost in
+/// flight, and the restored store no longer knowing the old key.
 #[derive(Clone)]
 pub struct KafkaCollector {
     producer: Shared,
+    held: Arc<Mutex<HeldChangelog>>,
     flush_timeout: Duration,
 }
 
@@ -72,8 +101,52 @@ impl KafkaCollector {
             .map_err(kafka_error("create the producer"))?;
         Ok(Self {
             producer: Arc::new(producer),
+            held: Arc::default(),
             flush_timeout: Duration::from_secs(60),
         })
+    }
+
+    /// Waits for every record sent so far, and fails on the first record not delivered.
+    fn flush_producer(&self) -> Result<(), StreamsError> {
+        self.producer
+            .flush(self.flush_timeout)
+            .map_err(kafka_error("flush the producer"))?;
+        let tracker = self.producer.context();
+        match tracker
+            .failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            Some(reason) => Err(StreamsError::Kafka {
+                doing: "deliver records".into(),
+                reason,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits for everything sent so far, then sends the held changelog records.
+    fn release_changelog(&self) -> Result<(), StreamsError> {
+        self.flush_producer()?;
+        let held = std::mem::take(&mut *self.held.lock().unwrap_or_else(|p| p.into_inner()));
+        for r in held.records {
+            let topic = &held.topics[r.topic];
+            send(
+                &self.producer,
+                topic,
+                r.partition,
+                Some(&r.key),
+                r.value.as_deref(),
+                r.timestamp,
+                None,
+            )
+            .map_err(|reason| StreamsError::Produce {
+                topic: topic.clone(),
+                reason,
+            })?;
+        }
+        Ok(())
     }
 }
 
@@ -146,22 +219,8 @@ impl RecordCollector for KafkaCollector {
     }
 
     fn flush(&mut self) -> Result<(), StreamsError> {
-        self.producer
-            .flush(self.flush_timeout)
-            .map_err(kafka_error("flush the producer"))?;
-        let tracker = self.producer.context();
-        match tracker
-            .failure
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
-            Some(reason) => Err(StreamsError::Kafka {
-                doing: "deliver records".into(),
-                reason,
-            }),
-            None => Ok(()),
-        }
+        self.release_changelog()?;
+        self.flush_producer()
     }
 
     fn end_offset(&self, topic: &str, partition: i32) -> Option<i64> {
@@ -181,19 +240,32 @@ impl RecordCollector for KafkaCollector {
 
 impl ChangelogSink for KafkaCollector {
     fn send(&mut self, r: ChangelogRecord<'_>) -> Result<(), StateError> {
-        send(
-            &self.producer,
-            r.topic,
-            r.partition,
-            Some(r.key),
-            r.value,
-            r.timestamp,
-            None,
-        )
-        .map_err(|reason| StateError::Changelog {
-            store: r.topic.trim_end_matches("-changelog").to_owned(),
-            topic: r.topic.to_owned(),
-            reason,
-        })
+        let full = {
+            let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+            let topic = match held.topics.iter().position(|t| t == r.topic) {
+                Some(index) => index,
+                None => {
+                    held.topics.push(r.topic.to_owned());
+                    held.topics.len() - 1
+                }
+            };
+            held.records.push(HeldRecord {
+                topic,
+                partition: r.partition,
+                key: r.key.to_vec(),
+                value: r.value.map(<[u8]>::to_vec),
+                timestamp: r.timestamp,
+            });
+            held.records.len() >= HELD_CHANGELOG_LIMIT
+        };
+        if full {
+            self.release_changelog()
+                .map_err(|e| StateError::Changelog {
+                    store: r.topic.trim_end_matches("-changelog").to_owned(),
+                    topic: r.topic.to_owned(),
+                    reason: e.to_string(),
+                })?;
+        }
+        Ok(())
     }
 }

@@ -9,7 +9,7 @@ mod restore;
 
 pub use admin::TopicAdmin;
 pub use client::ClientRole;
-pub(crate) use client::client_config;
+pub use client::client_config;
 pub use collector::KafkaCollector;
 pub use restore::KafkaChangelogReader;
 

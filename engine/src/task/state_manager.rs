@@ -22,8 +22,20 @@ struct ManagedStore {
     entry: StoreEntry,
     /// The changelog topic, when the store is logged.
     changelog: Option<String>,
-    /// The changelog offset the local state reflects after restoration.
-    restored_to: i64,
+    /// How far restoration has come; `None` before it starts.
+    restore: Option<Progress>,
+}
+
+/// A store's restoration so far.
+struct Progress {
+    /// Where it started: the checkpointed offset, or 0.
+    from: i64,
+    /// The changelog offset the local state reflects.
+    next: i64,
+    /// Records applied.
+    records: u64,
+    /// Whether the end of the changelog was reached.
+    done: bool,
 }
 
 pub(crate) struct StateManager {
@@ -113,7 +125,7 @@ impl StateManager {
             stores.push(ManagedStore {
                 entry,
                 changelog,
-                restored_to: 0,
+                restore: None,
             });
         }
         let manager = Self {
@@ -126,53 +138,92 @@ impl StateManager {
         Ok((manager, entries))
     }
 
-    /// Applies each logged store's changelog from its checkpointed offset to the end.
-    pub(crate) fn restore(
+    /// Applies each logged store's changelog from its checkpointed offset towards the end,
+    /// about `max_records` records per call (in batches of [`RESTORE_BATCH`], each one
+    /// store write), so that a caller can restore a little at a time between polls.
+    /// Returns whether every store has reached the end of its changelog.
+    pub(crate) fn restore_step(
         &mut self,
         reader: &mut dyn ChangelogReader,
-    ) -> Result<RestoreReport, StreamsError> {
-        let mut report = RestoreReport {
-            stores: Vec::new(),
-            checkpoint_fallback: self.fallback.clone(),
-        };
+        max_records: usize,
+    ) -> Result<bool, StreamsError> {
+        let mut budget = max_records;
         for managed in &mut self.stores {
             let Some(topic) = &managed.changelog else {
                 continue;
             };
             let mut store = managed.entry.store.borrow_mut();
-            let persistent = store.logged().persistent();
-            let from = if persistent {
-                self.checkpoint.get(topic, self.partition).unwrap_or(0)
-            } else {
-                0
-            };
-            let mut next = from;
-            let mut records = 0u64;
-            loop {
-                let batch = reader.read_batch(topic, self.partition, next, RESTORE_BATCH)?;
-                let Some(last) = batch.last() else { break };
-                next = last.offset + 1;
-                records += batch.len() as u64;
+            let progress = managed.restore.get_or_insert_with(|| {
+                let from = if store.logged().persistent() {
+                    self.checkpoint.get(topic, self.partition).unwrap_or(0)
+                } else {
+                    0
+                };
+                Progress {
+                    from,
+                    next: from,
+                    records: 0,
+                    done: false,
+                }
+            });
+            while !progress.done {
+                if budget == 0 {
+                    return Ok(false);
+                }
+                let batch = reader.read_batch(
+                    topic,
+                    self.partition,
+                    progress.next,
+                    RESTORE_BATCH.min(budget),
+                )?;
+                let Some(last) = batch.last() else {
+                    progress.done = true;
+                    if progress.records > 0 {
+                        tracing::info!(store = %managed.entry.spec.name, %topic, partition = self.partition, from = progress.from, records = progress.records, "restored");
+                    }
+                    break;
+                };
+                progress.next = last.offset + 1;
+                progress.records += batch.len() as u64;
+                budget = budget.saturating_sub(batch.len());
                 let writes: Vec<WriteEntry<'_>> = batch
                     .iter()
                     .map(|r| (r.key.as_slice(), r.value.as_deref()))
                     .collect();
                 store.logged_mut().restore_batch(&writes)?;
             }
-            if records > 0 {
-                tracing::info!(store = %managed.entry.spec.name, %topic, partition = self.partition, from, records, "restored");
-            }
-            managed.restored_to = next;
-            report.stores.push(StoreRestore {
+        }
+        Ok(true)
+    }
+
+    /// Records restored so far, over all stores.
+    pub(crate) fn restored_records(&self) -> u64 {
+        self.stores
+            .iter()
+            .filter_map(|m| m.restore.as_ref())
+            .map(|p| p.records)
+            .sum()
+    }
+
+    /// What restoration did, store by store.
+    pub(crate) fn report(&self) -> RestoreReport {
+        let stores = self
+            .stores
+            .iter()
+            .filter_map(|m| Some((m, m.changelog.as_ref()?, m.restore.as_ref()?)))
+            .map(|(managed, topic, progress)| StoreRestore {
                 store: managed.entry.spec.name.clone(),
                 topic: topic.clone(),
                 partition: self.partition,
-                from_offset: from,
-                next_offset: next,
-                records,
-            });
+                from_offset: progress.from,
+                next_offset: progress.next,
+                records: progress.records,
+            })
+            .collect();
+        RestoreReport {
+            stores,
+            checkpoint_fallback: self.fallback.clone(),
         }
-        Ok(report)
     }
 
     /// Flushes every store to local disk.
@@ -198,8 +249,13 @@ impl StateManager {
                 continue;
             }
             let written = collector.end_offset(topic, self.partition).unwrap_or(0);
+            // A store whose restoration has not started still reflects its checkpoint.
+            let restored = match &managed.restore {
+                Some(progress) => progress.next,
+                None => self.checkpoint.get(topic, self.partition).unwrap_or(0),
+            };
             self.checkpoint
-                .set(topic, self.partition, written.max(managed.restored_to));
+                .set(topic, self.partition, written.max(restored));
             any = true;
         }
         if any {

@@ -163,13 +163,33 @@ impl StreamTask {
         reader: &mut dyn ChangelogReader,
         wall_clock_ms: i64,
     ) -> Result<RestoreReport, StreamsError> {
-        let report = self.state.restore(reader)?;
+        while !self.restore_step(reader, usize::MAX)? {}
         self.cx.wall_clock = wall_clock_ms;
         for hook in self.hooks.iter().rev() {
             hook.borrow_mut().init(&mut self.cx)?;
         }
         self.initialized = true;
-        Ok(report)
+        Ok(self.state.report())
+    }
+
+    /// Restores about `max_records` more changelog records into the task's stores; returns
+    /// whether restoration is complete. A stream thread calls this between polls, so that a
+    /// long restoration does not keep it from the consumer group; [`StreamTask::initialize`]
+    /// then finds the stores restored.
+    ///
+    /// # Errors
+    /// When a changelog cannot be read or a store written.
+    pub fn restore_step(
+        &mut self,
+        reader: &mut dyn ChangelogReader,
+        max_records: usize,
+    ) -> Result<bool, StreamsError> {
+        self.state.restore_step(reader, max_records)
+    }
+
+    /// Changelog records restored so far.
+    pub fn restored_records(&self) -> u64 {
+        self.state.restored_records()
     }
 
     /// The task's id.
@@ -300,8 +320,12 @@ impl StreamTask {
     /// # Errors
     /// When any of those steps fails; nothing after the failing step is done.
     pub fn commit(&mut self) -> Result<Vec<(String, i32, i64)>, StreamsError> {
-        for hook in self.hooks.iter().rev() {
-            hook.borrow_mut().flush(&mut self.cx)?;
+        // A task still restoring has processed nothing: its stores and checkpoint are
+        // flushed, so that the restoration done so far is kept.
+        if self.initialized {
+            for hook in self.hooks.iter().rev() {
+                hook.borrow_mut().flush(&mut self.cx)?;
+            }
         }
         self.state.flush()?;
         self.cx.collector.flush()?;
@@ -313,10 +337,12 @@ impl StreamTask {
             .collect())
     }
 
-    /// Closes the processors. Commit first to keep the progress.
+    /// Closes the processors (of an initialized task). Commit first to keep the progress.
     pub fn close(self) {
-        for hook in self.hooks.iter().rev() {
-            hook.borrow_mut().close();
+        if self.initialized {
+            for hook in self.hooks.iter().rev() {
+                hook.borrow_mut().close();
+            }
         }
     }
 

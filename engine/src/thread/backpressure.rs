@@ -1,6 +1,11 @@
 //! Back-pressure: which input partitions to pause because their tasks have too many
 //! records buffered, and which paused ones to resume. A pure decision, applied to the
 //! consumer by the stream thread.
+//!
+//! Pausing is the exception, not the rhythm: librdkafka drops what it has prefetched for a
+//! paused partition and fetches it again on resume. The thread polls at most the limit per
+//! round and its tasks drain their buffers every round, so a partition is paused only when
+//! its task cannot keep up — above all while the task is still restoring its stores.
 
 use std::collections::BTreeSet;
 

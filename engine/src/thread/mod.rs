@@ -23,16 +23,41 @@ use crate::topology::Topology;
 use rebalance::{MANAGER, RebalanceContext};
 use tasks::TaskManager;
 
-/// Records polled per round before the thread processes.
+/// How long a failed thread waits before its replacement starts.
+const REPLACEMENT_DELAY: Duration = Duration::from_secs(1);
+
+/// Changelog records restored per round: restoration happens between polls, a step at a
+/// time, so that the thread stays in its consumer group however long it takes.
+const RESTORE_STEP_RECORDS: usize = 50_000;
+
+/// The most records polled per round before the thread processes them; a round polls no
+/// more than `buffered.records.per.partition` either, so that tasks which keep up never
+/// reach the limit.
 const RECORDS_PER_POLL: usize = 5_000;
 
 /// What a running stream thread reports to its application.
 pub(crate) trait ThreadEvents: Send + Sync {
-    /// The thread received its first assignment and created its tasks.
+    /// The thread received its first assignment and its tasks finished restoring.
     fn assigned(&self, thread: usize);
 
-    /// The thread stopped on `error`.
-    fn failed(&self, thread: usize, error: &StreamsError);
+    /// The thread stopped on `error`; the answer says whether it starts again.
+    fn failed(&self, thread: usize, error: &StreamsError) -> ThreadFailureResponse;
+}
+
+/// What an instance does when one of its stream threads fails (Kafka Streams'
+/// `StreamsUncaughtExceptionHandler` responses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ThreadFailureResponse {
+    /// Start the thread again with a new consumer, producer and tasks; the failed thread's
+    /// tasks are closed without committing, so their records since the last commit are
+    /// processed again. The instance keeps running. A failure that repeats on the same
+    /// record (a poison record with the `fail` deserialization handler) repeats after every
+    /// replacement.
+    ReplaceThread,
+    /// Stop every thread of the instance: the others commit and stop, the state becomes
+    /// [`Error`](crate::StreamsState::Error) and `close` returns the error (the default).
+    #[default]
+    ShutdownClient,
 }
 
 /// A running stream thread.
@@ -54,7 +79,28 @@ impl StreamThread {
         let name = format!("{}-stream-thread-{index}", config.application_id);
         let handle = std::thread::Builder::new()
             .name(name.clone())
-            .spawn(move || run(index, topology, config, options, shutdown, events))
+            .spawn(move || loop {
+                let (result, response) = run(
+                    index,
+                    topology.clone(),
+                    &config,
+                    options.clone(),
+                    &shutdown,
+                    events.as_ref(),
+                );
+                match result {
+                    Err(error)
+                        if response == Some(ThreadFailureResponse::ReplaceThread)
+                            && !shutdown.load(Ordering::Acquire) =>
+                    {
+                        tracing::warn!(thread = index, %error, "replacing the failed stream thread");
+                        // A failure that recurs at once (a broker that refuses the
+                        // clients) is retried once a second, not in a busy loop.
+                        std::thread::sleep(REPLACEMENT_DELAY);
+                    }
+                    result => return result,
+                }
+            })
             .map_err(|e| StreamsError::Kafka {
                 doing: format!("start thread `{name}`"),
                 reason: e.to_string(),
@@ -78,22 +124,40 @@ impl StreamThread {
     }
 }
 
+/// One incarnation of a stream thread: from creating its clients to closing its tasks.
+/// Returns how it ended and, after a failure, what the instance answered.
 fn run(
     index: usize,
     topology: Topology,
-    config: StreamsConfig,
+    config: &StreamsConfig,
     options: TaskOptions,
-    shutdown: Arc<AtomicBool>,
-    events: Arc<dyn ThreadEvents>,
+    shutdown: &AtomicBool,
+    events: &dyn ThreadEvents,
+) -> (Result<(), StreamsError>, Option<ThreadFailureResponse>) {
+    let result = run_clients(index, topology, config, options, shutdown, events);
+    let response = result.as_ref().err().map(|error| {
+        tracing::error!(thread = index, %error, "stream thread failed");
+        events.failed(index, error)
+    });
+    (result, response)
+}
+
+fn run_clients(
+    index: usize,
+    topology: Topology,
+    config: &StreamsConfig,
+    options: TaskOptions,
+    shutdown: &AtomicBool,
+    events: &dyn ThreadEvents,
 ) -> Result<(), StreamsError> {
-    let consumer: BaseConsumer<RebalanceContext> = client_config(&config, ClientRole::Consumer)
+    let consumer: BaseConsumer<RebalanceContext> = client_config(config, ClientRole::Consumer)
         .create_with_context(RebalanceContext)
         .map_err(kafka_error("create the consumer"))?;
     let manager = TaskManager::new(
         topology,
         options,
-        KafkaCollector::new(&config)?,
-        KafkaChangelogReader::new(&config)?,
+        KafkaCollector::new(config)?,
+        KafkaChangelogReader::new(config)?,
     );
     let topics = manager.source_topics();
     MANAGER.set(Some(manager));
@@ -102,11 +166,7 @@ fn run(
         .subscribe(&topic_refs)
         .map_err(kafka_error("subscribe to the source topics"))?;
 
-    let result = run_loop(index, &consumer, &config, &shutdown, events.as_ref());
-    if let Err(error) = &result {
-        tracing::error!(thread = index, %error, "stream thread failed");
-        events.failed(index, error);
-    }
+    let result = run_loop(index, &consumer, config, shutdown, events);
     // After a clean stop, commit what was processed and close the tasks. After a failure,
     // close them without committing: the failed record and everything after the last
     // commit are processed again (at-least-once). Leaving the group afterwards revokes
@@ -135,14 +195,20 @@ fn run_loop(
     let mut last_commit = Instant::now();
     let mut reported = false;
     let mut paused = BTreeSet::new();
+    let per_round = config
+        .buffered_records_per_partition
+        .clamp(1, RECORDS_PER_POLL);
     while !shutdown.load(Ordering::Acquire) {
-        let idle = MANAGER.with_borrow(|m| m.as_ref().is_some_and(|m| m.buffered() == 0));
+        let idle = MANAGER.with_borrow(|m| {
+            m.as_ref()
+                .is_some_and(|m| m.buffered() == 0 && !m.is_restoring())
+        });
         let mut wait = if idle {
             Duration::from_millis(100)
         } else {
             Duration::ZERO
         };
-        for _ in 0..RECORDS_PER_POLL {
+        for _ in 0..per_round {
             // No borrow of the manager is held here: rebalance callbacks run inside poll.
             let Some(polled) = consumer.poll(wait) else {
                 break;
@@ -172,7 +238,8 @@ fn run_loop(
             if let Some(failure) = m.failure.take() {
                 return Err(failure);
             }
-            if !reported && m.assignments > 0 {
+            m.restore(RESTORE_STEP_RECORDS)?;
+            if !reported && m.assignments > 0 && !m.is_restoring() {
                 reported = true;
                 events.assigned(index);
             }

@@ -1,9 +1,9 @@
-//! The tasks of one stream thread: created when their partitions are assigned (after
-//! restoring their stores), fed from the consumer, committed together, closed on
+//! The tasks of one stream thread: created when their partitions are assigned, restored a
+//! step at a time between polls, then fed from the consumer, committed together, closed on
 //! revocation.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::{Offset, TopicPartitionList};
@@ -14,8 +14,8 @@ use crate::record::RawRecord;
 use crate::task::{StreamTask, TaskId, TaskOptions};
 use crate::topology::Topology;
 
-/// Records a task takes per processing round before the thread polls again.
-const RECORDS_PER_ROUND: usize = 1_000;
+/// How often a long restoration reports its progress.
+const PROGRESS_LOG_INTERVAL: Duration = Duration::from_secs(5);
 
 pub(crate) struct TaskManager {
     topology: Topology,
@@ -24,7 +24,12 @@ pub(crate) struct TaskManager {
     reader: KafkaChangelogReader,
     /// Resolved source topic → the sub-topology reading it.
     sources: HashMap<String, u32>,
+    /// Tasks processing records.
     tasks: BTreeMap<TaskId, StreamTask>,
+    /// Tasks restoring their stores; records that arrive for them wait in their queues.
+    restoring: BTreeMap<TaskId, StreamTask>,
+    /// When restoration progress was last logged.
+    progress_logged: Instant,
     /// An error raised inside a rebalance callback, surfaced by the thread's loop.
     pub(crate) failure: Option<StreamsError>,
     /// How many assignments this thread has received.
@@ -60,6 +65,8 @@ impl TaskManager {
             reader,
             sources,
             tasks: BTreeMap::new(),
+            restoring: BTreeMap::new(),
+            progress_logged: Instant::now(),
             failure: None,
             assignments: 0,
         }
@@ -77,20 +84,21 @@ impl TaskManager {
         })
     }
 
-    /// Creates (and restores) the task reading `topic`/`partition`, if it does not exist.
+    /// The task `id`, created (to be restored) if it does not exist.
     fn ensure_task(&mut self, id: TaskId) -> Result<&mut StreamTask, StreamsError> {
-        if !self.tasks.contains_key(&id) {
+        if !self.tasks.contains_key(&id) && !self.restoring.contains_key(&id) {
             let collector = Box::new(self.collector.clone());
-            let mut task = StreamTask::new(&self.topology, id, &self.options, collector)?;
-            let report = task.initialize(&mut self.reader, now_ms())?;
-            let restored: u64 = report.stores.iter().map(|s| s.records).sum();
-            tracing::info!(task = %id, restored, fallback = ?report.checkpoint_fallback, "task created");
-            self.tasks.insert(id, task);
+            let task = StreamTask::new(&self.topology, id, &self.options, collector)?;
+            self.restoring.insert(id, task);
         }
-        Ok(self.tasks.get_mut(&id).expect("inserted above"))
+        Ok(match self.tasks.get_mut(&id) {
+            Some(task) => task,
+            None => self.restoring.get_mut(&id).expect("inserted above"),
+        })
     }
 
-    /// Creates the tasks of newly assigned partitions.
+    /// Creates the tasks of newly assigned partitions; they restore in
+    /// [`TaskManager::restore`].
     pub(crate) fn assign(&mut self, partitions: &[(String, i32)]) -> Result<(), StreamsError> {
         self.assignments += 1;
         let ids: Vec<TaskId> = partitions
@@ -100,6 +108,35 @@ impl TaskManager {
         for id in ids {
             self.ensure_task(id)?;
         }
+        Ok(())
+    }
+
+    /// Whether any task is still restoring.
+    pub(crate) fn is_restoring(&self) -> bool {
+        !self.restoring.is_empty()
+    }
+
+    /// Restores about `max_records` changelog records into the first restoring task; a
+    /// task that has reached the end of its changelogs starts processing.
+    pub(crate) fn restore(&mut self, max_records: usize) -> Result<(), StreamsError> {
+        let waiting = self.restoring.len().saturating_sub(1);
+        let Some(mut entry) = self.restoring.first_entry() else {
+            return Ok(());
+        };
+        let id = *entry.key();
+        let task = entry.get_mut();
+        if !task.restore_step(&mut self.reader, max_records)? {
+            if self.progress_logged.elapsed() >= PROGRESS_LOG_INTERVAL {
+                self.progress_logged = Instant::now();
+                tracing::info!(task = %id, restored = task.restored_records(), waiting, "restoring");
+            }
+            return Ok(());
+        }
+        let mut task = entry.remove();
+        let report = task.initialize(&mut self.reader, now_ms())?;
+        let restored: u64 = report.stores.iter().map(|s| s.records).sum();
+        tracing::info!(task = %id, restored, fallback = ?report.checkpoint_fallback, "task created");
+        self.tasks.insert(id, task);
         Ok(())
     }
 
@@ -117,21 +154,24 @@ impl TaskManager {
         Ok(())
     }
 
-    /// Gives every task with input a round of processing, then runs wall-clock punctuation.
+    /// Processes every record the tasks have buffered, then runs wall-clock punctuation.
+    /// Draining the buffers each round keeps partitions from being paused while their tasks
+    /// keep up (see [`super::backpressure`]).
     pub(crate) fn process(&mut self) -> Result<usize, StreamsError> {
         let now = now_ms();
         let mut done = 0;
         for task in self.tasks.values_mut() {
-            done += task.process(RECORDS_PER_ROUND)?;
+            done += task.process(usize::MAX)?;
             task.punctuate_wall_clock(now)?;
         }
         Ok(done)
     }
 
-    /// Records buffered per input partition of every task.
+    /// Records buffered per input partition of every task, restoring ones included.
     pub(crate) fn buffered_by_partition(&self) -> Vec<((String, i32), usize)> {
         self.tasks
             .iter()
+            .chain(&self.restoring)
             .flat_map(|(id, task)| {
                 task.input_topics()
                     .map(move |t| ((t.to_owned(), id.partition), task.buffered_for(t)))
@@ -141,7 +181,11 @@ impl TaskManager {
 
     /// Records buffered in all tasks.
     pub(crate) fn buffered(&self) -> usize {
-        self.tasks.values().map(StreamTask::buffered).sum()
+        self.tasks
+            .values()
+            .chain(self.restoring.values())
+            .map(StreamTask::buffered)
+            .sum()
     }
 
     /// Commits every task (caches, stores, producer, checkpoints), then the consumed offsets.
@@ -150,7 +194,9 @@ impl TaskManager {
         consumer: &BaseConsumer<C>,
     ) -> Result<(), StreamsError> {
         let mut offsets = TopicPartitionList::new();
-        for task in self.tasks.values_mut() {
+        // Restoring tasks have processed nothing; committing them checkpoints their
+        // restoration so far.
+        for task in self.tasks.values_mut().chain(self.restoring.values_mut()) {
             for (topic, partition, next) in task.commit()? {
                 offsets
                     .add_partition_offset(&topic, partition, Offset::Offset(next))
@@ -177,7 +223,8 @@ impl TaskManager {
 
     /// Closes every task without committing.
     pub(crate) fn close_all(&mut self) {
-        for (id, task) in std::mem::take(&mut self.tasks) {
+        let restoring = std::mem::take(&mut self.restoring);
+        for (id, task) in std::mem::take(&mut self.tasks).into_iter().chain(restoring) {
             tracing::info!(task = %id, "task closed");
             task.close();
         }

@@ -1,0 +1,211 @@
+//! A word-count worker process (`tributary run word-count`) interrupted mid-stream and
+//! restarted while input keeps arriving: stopped with SIGTERM (a graceful stop commits, so
+//! the counts are exact), or killed with SIGKILL with its state directory kept or wiped.
+//!
+//! After a kill, at-least-once holds exactly as stated: every word's final count is at least
+//! its true count, and the total excess is at most the number of records of the group's
+//! input topics (the lines and the repartition topic) past its committed offsets at the
+//! moment of the kill. Each line holds one word, so a line processed twice adds at most one
+//! count.
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use support::worker::{self, Worker};
+use tributary::StreamsConfig;
+use tributary::engine::kafka::{KafkaCollector, TopicAdmin};
+use tributary::engine::partitioner::partition_for;
+use tributary::engine::task::{OutgoingRecord, RecordCollector};
+
+const PARTITIONS: i32 = 4;
+const WORDS: u64 = 97;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Interruption {
+    Sigterm,
+    SigkillKeepingState,
+    SigkillWipingState,
+}
+
+/// Writes one-word lines to `topic` at about 2500 per second until `stop`; returns how
+/// often each word was written.
+fn produce_lines(
+    config: StreamsConfig,
+    topic: String,
+    stop: Arc<AtomicBool>,
+) -> JoinHandle<HashMap<String, i64>> {
+    std::thread::spawn(move || {
+        let mut producer = KafkaCollector::new(&config).unwrap();
+        let mut written = HashMap::new();
+        let headers = Vec::new();
+        let mut n = 0u64;
+        while !stop.load(Ordering::Acquire) {
+            for _ in 0..125 {
+                let key = format!("line-{n}");
+                let word = format!("w{}", (n * 7919) % WORDS);
+                producer
+                    .send(OutgoingRecord {
+                        topic: &topic,
+                        partition: partition_for(key.as_bytes(), PARTITIONS),
+                        key: Some(key.as_bytes()),
+                        value: Some(word.as_bytes()),
+                        timestamp: n as i64,
+                        headers: &headers,
+                    })
+                    .unwrap();
+                *written.entry(word).or_insert(0) += 1;
+                n += 1;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        producer.flush().unwrap();
+        written
+    })
+}
+
+/// Runs the scenario; returns the true counts, the final counts on the output topic, and
+/// the records past the committed offsets at the interruption.
+fn interrupted_run(
+    interruption: Interruption,
+) -> (HashMap<String, i64>, HashMap<String, i64>, i64) {
+    let app = support::unique("restart");
+    let config = support::config(&app);
+    let (lines, out) = (format!("{app}-lines"), format!("{app}-counts"));
+    let repartition = format!("{app}-words-repartition");
+    let admin = TopicAdmin::new(&config).unwrap();
+    admin.create_topic(&lines, PARTITIONS, &[]).unwrap();
+    admin.create_topic(&out, PARTITIONS, &[]).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let bootstrap = support::bootstrap();
+    let settings = |state: &str| {
+        vec![
+            ("application.id".to_owned(), app.clone()),
+            ("bootstrap.servers".to_owned(), bootstrap.clone()),
+            ("state.dir".to_owned(), state.to_owned()),
+            ("commit.interval.ms".to_owned(), "300".to_owned()),
+            ("consumer.session.timeout.ms".to_owned(), "6000".to_owned()),
+        ]
+    };
+    let start = |name: &str, state: &str| {
+        let owned = settings(state);
+        let settings: Vec<(&str, &str)> = owned
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        Worker::start(dir.path(), name, "word-count", &lines, &out, &settings)
+    };
+    let kept_state = dir.path().join("state");
+    let kept_state = kept_state.to_str().unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let producer = produce_lines(config.clone(), lines.clone(), stop.clone());
+    let mut first = start("first", kept_state);
+    let group_topics = [
+        (lines.as_str(), PARTITIONS),
+        (repartition.as_str(), PARTITIONS),
+    ];
+    worker::await_commit_past(
+        &config,
+        &app,
+        (&repartition, PARTITIONS),
+        0,
+        Duration::from_secs(90),
+        || first.assert_alive(),
+    );
+
+    let past_at_interruption = match interruption {
+        Interruption::Sigterm => {
+            first.stop();
+            0
+        }
+        Interruption::SigkillKeepingState | Interruption::SigkillWipingState => {
+            first.kill();
+            worker::records_past_committed(&config, &app, &group_topics)
+        }
+    };
+    let wiped_state = dir.path().join("wiped");
+    let restart_state = if interruption == Interruption::SigkillWipingState {
+        wiped_state.to_str().unwrap()
+    } else {
+        kept_state
+    };
+    let committed_before = worker::committed_total(&config, &app, &repartition, PARTITIONS);
+    let mut second = start("second", restart_state);
+    worker::await_commit_past(
+        &config,
+        &app,
+        (&repartition, PARTITIONS),
+        committed_before,
+        Duration::from_secs(90),
+        || second.assert_alive(),
+    );
+    stop.store(true, Ordering::Release);
+    let expected = producer.join().unwrap();
+    worker::await_caught_up(
+        &config,
+        &app,
+        &group_topics,
+        Duration::from_secs(120),
+        || second.assert_alive(),
+    );
+    if interruption == Interruption::SigkillWipingState {
+        let log = second.log();
+        assert!(
+            log.contains("restored") && log.contains("from=0"),
+            "a worker with an empty state directory restores its stores from the changelog:\n{log}"
+        );
+    }
+    second.stop();
+
+    let counts = worker::read_latest(&config, &out, PARTITIONS, worker::i64_be);
+    (expected, counts, past_at_interruption)
+}
+
+/// Every word's count is at least its true count and the excess stays within `bound`.
+fn assert_at_least_once(
+    expected: &HashMap<String, i64>,
+    counts: &HashMap<String, i64>,
+    bound: i64,
+) {
+    assert_eq!(counts.len(), expected.len(), "every word is counted");
+    let mut excess = 0;
+    for (word, &truth) in expected {
+        let count = counts[word];
+        assert!(
+            count >= truth,
+            "`{word}` counted {count} times, written {truth}"
+        );
+        excess += count - truth;
+    }
+    eprintln!("excess {excess} of at most {bound}");
+    assert!(
+        excess <= bound,
+        "total excess {excess} > {bound} records past the committed offsets at the kill"
+    );
+}
+
+#[test]
+fn a_graceful_stop_and_restart_gives_exact_counts() {
+    let (expected, counts, _) = interrupted_run(Interruption::Sigterm);
+    assert_eq!(counts, expected);
+}
+
+#[test]
+fn a_killed_worker_restarted_on_its_state_counts_at_least_once() {
+    let (expected, counts, past) = interrupted_run(Interruption::SigkillKeepingState);
+    assert!(past > 0, "the kill came mid-stream");
+    assert_at_least_once(&expected, &counts, past);
+}
+
+#[test]
+fn a_killed_worker_restarted_on_an_empty_state_dir_counts_at_least_once() {
+    let (expected, counts, past) = interrupted_run(Interruption::SigkillWipingState);
+    assert!(past > 0, "the kill came mid-stream");
+    assert_at_least_once(&expected, &counts, past);
+}
