@@ -1,0 +1,191 @@
+//! End to end on a broker: 1M JSON task events over 10k users on 4 partitions, read by the
+//! engine (`KafkaStreams`, one stream thread) and by a hand-written rdkafka loop doing the
+//! same work on the same broker in the same run:
+//!
+//! - (a) stateless: filter + map to an output topic;
+//! - (b) count per user: the engine in a RocksDB store with changelog and record cache,
+//!   the loop in a `HashMap` without changelog; both write the changed counts at each
+//!   commit;
+//! - restore: a 1M-record changelog restored into RocksDB by the engine's tasks, against a
+//!   plain consumer reading the same topic.
+//!
+//! Each prints records per second and CPU time per record (user + system of this process,
+//! which does all the work; the broker runs in its own process) and the ratios.
+//!
+//! Needs a broker: `scripts/bench.sh` starts one, or set `TRIBUTARY_BOOTSTRAP`.
+//! `TRIBUTARY_BENCH_EVENTS` overrides the number of events (default 1,000,000).
+
+mod baseline;
+mod cpu;
+mod restore;
+mod work;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tributary::StreamsConfig;
+use tributary::engine::KafkaStreams;
+use tributary::engine::kafka::{KafkaCollector, TopicAdmin};
+use tributary::engine::partitioner::partition_for;
+use tributary::engine::task::{OutgoingRecord, RecordCollector};
+use tributary::topologies::task_list::{TaskEvent, TaskEventKind};
+
+use cpu::{Run, process_cpu};
+
+const USERS: u64 = 10_000;
+
+/// Builds one of the engine's pipelines: input topic, output topic, counter of records read.
+type BuildTopology = fn(&str, &str, Arc<AtomicU64>) -> tributary::Topology;
+const PARTITIONS: i32 = 4;
+
+fn main() {
+    // `cargo bench` passes `--bench`; this benchmark takes no arguments.
+    let bootstrap = std::env::var("TRIBUTARY_BOOTSTRAP").unwrap_or_else(|_| {
+        panic!(
+            "TRIBUTARY_BOOTSTRAP is not set: this benchmark needs a Kafka-compatible broker. \
+             Run scripts/bench.sh (it starts one), or set TRIBUTARY_BOOTSTRAP to a broker's address"
+        )
+    });
+    let events: u64 = std::env::var("TRIBUTARY_BENCH_EVENTS")
+        .map(|n| n.parse().expect("TRIBUTARY_BENCH_EVENTS is a number"))
+        .unwrap_or(1_000_000);
+    let run_id = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let config = |app: &str| {
+        let mut config = StreamsConfig::new(&format!("e2e-{run_id}-{app}"));
+        for (key, value) in [
+            ("bootstrap.servers", bootstrap.as_str()),
+            ("commit.interval.ms", "1000"),
+            ("consumer.session.timeout.ms", "6000"),
+        ] {
+            config.set(key, value).unwrap();
+        }
+        config
+    };
+
+    let setup = config("setup");
+    let admin = TopicAdmin::new(&setup).unwrap();
+    let input = format!("e2e-{run_id}-events");
+    admin.create_topic(&input, PARTITIONS, &[]).unwrap();
+    let started = Instant::now();
+    preload(&setup, &input, events);
+    println!(
+        "preloaded {events} task events over {USERS} users on {PARTITIONS} partitions in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let pipelines: [(&str, BuildTopology, baseline::Work); 2] = [
+        (
+            "(a) stateless filter + map",
+            work::stateless,
+            baseline::Work::Stateless,
+        ),
+        (
+            "(b) count per user (engine: RocksDB + changelog; loop: HashMap)",
+            work::count_per_user,
+            baseline::Work::CountPerUser,
+        ),
+    ];
+    for (index, (name, topology, loop_work)) in pipelines.into_iter().enumerate() {
+        let engine_out = format!("e2e-{run_id}-engine-out-{index}");
+        let loop_out = format!("e2e-{run_id}-loop-out-{index}");
+        admin.create_topic(&engine_out, PARTITIONS, &[]).unwrap();
+        admin.create_topic(&loop_out, PARTITIONS, &[]).unwrap();
+        let seen = Arc::new(AtomicU64::new(0));
+        let engine = run_engine(
+            config(&format!("engine-{index}")),
+            topology(&input, &engine_out, seen.clone()),
+            &seen,
+            events,
+        );
+        let hand = baseline::run(
+            &config(&format!("loop-{index}")),
+            &input,
+            &loop_out,
+            PARTITIONS,
+            events,
+            loop_work,
+        );
+        cpu::report(name, engine, hand, "loop");
+    }
+
+    let (restored, consumed) = restore::measure(&config("restore"), events, USERS);
+    cpu::report(
+        "restore of a changelog into RocksDB vs a plain consumer reading it",
+        restored,
+        consumed,
+        "consume",
+    );
+}
+
+/// Writes `events` JSON task events keyed by user to `topic`.
+fn preload(config: &StreamsConfig, topic: &str, events: u64) {
+    let mut producer = KafkaCollector::new(config).unwrap();
+    let headers = Vec::new();
+    let mut value = Vec::new();
+    for n in 0..events {
+        let user = format!("user-{}", (n * 7919) % USERS);
+        let kind = match n % 10 {
+            0..=3 => TaskEventKind::Created,
+            4..=6 => TaskEventKind::Assigned,
+            _ => TaskEventKind::Completed,
+        };
+        let event = TaskEvent {
+            task_id: format!("task-{}", n / 3),
+            kind,
+            user: Some(user.clone()),
+            title: (kind == TaskEventKind::Created).then(|| format!("task number {}", n / 3)),
+        };
+        value.clear();
+        serde_json::to_writer(&mut value, &event).unwrap();
+        producer
+            .send(OutgoingRecord {
+                topic,
+                partition: partition_for(user.as_bytes(), PARTITIONS),
+                key: Some(user.as_bytes()),
+                value: Some(&value),
+                timestamp: n as i64,
+                headers: &headers,
+            })
+            .unwrap();
+    }
+    producer.flush().unwrap();
+}
+
+/// Runs `topology` with one stream thread until `seen` reaches `events`, then closes it
+/// (the last commit included).
+fn run_engine(
+    config: StreamsConfig,
+    topology: tributary::Topology,
+    seen: &AtomicU64,
+    events: u64,
+) -> Run {
+    let state = tempfile::tempdir().unwrap();
+    let mut config = config;
+    config
+        .set("state.dir", state.path().to_str().unwrap())
+        .unwrap();
+    let cpu_before = process_cpu();
+    let mut streams = KafkaStreams::new(topology, config);
+    streams.start().unwrap();
+    let mut first = None;
+    loop {
+        let n = seen.load(Ordering::Relaxed);
+        if n > 0 && first.is_none() {
+            first = Some(Instant::now());
+        }
+        if n >= events {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    streams.close(Duration::from_secs(120)).unwrap();
+    Run {
+        records: seen.load(Ordering::Relaxed),
+        elapsed: first.expect("records were read").elapsed(),
+        cpu: process_cpu() - cpu_before,
+    }
+}

@@ -1,0 +1,135 @@
+//! Restore rate: a changelog of `records` count updates restored into the RocksDB stores of
+//! a count topology's tasks (the engine's restore path, from an empty state directory),
+//! against a plain consumer reading the same topic to its end with the same settings.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use tributary::engine::DeserializationHandler;
+use tributary::engine::kafka::{
+    ClientRole, KafkaChangelogReader, KafkaCollector, TopicAdmin, client_config,
+};
+use tributary::engine::partitioner::partition_for;
+use tributary::engine::serde::StringSerde;
+use tributary::engine::task::{OutgoingRecord, RecordCollector, StreamTask, TaskId, TaskOptions};
+use tributary::state::MemoryBudget;
+use tributary::{Consumed, Grouped, Materialized, StreamsBuilder, StreamsConfig};
+
+use crate::PARTITIONS;
+use crate::cpu::{Run, process_cpu};
+
+/// Fills the changelog of store `counts`, then measures (restore, plain consume).
+pub fn measure(config: &StreamsConfig, records: u64, keys: u64) -> (Run, Run) {
+    let app = config.application_id.clone();
+    let source = format!("{app}-source");
+    let admin = TopicAdmin::new(config).unwrap();
+    admin.create_topic(&source, PARTITIONS, &[]).unwrap();
+    let builder = StreamsBuilder::new();
+    builder
+        .stream(&source, Consumed::with(StringSerde, StringSerde))
+        .group_by_key(Grouped::new())
+        .count(Materialized::named("counts"));
+    let topology = builder.build().unwrap();
+    let partitions: HashMap<String, i32> = admin.prepare(&topology, &app).unwrap();
+    let changelog = format!("{app}-counts-changelog");
+
+    let mut producer = KafkaCollector::new(config).unwrap();
+    let headers = Vec::new();
+    for n in 0..records {
+        let key = format!("user-{}", (n * 7919) % keys);
+        let count = (n / keys + 1) as i64;
+        producer
+            .send(OutgoingRecord {
+                topic: &changelog,
+                partition: partition_for(key.as_bytes(), PARTITIONS),
+                key: Some(key.as_bytes()),
+                value: Some(&count.to_be_bytes()),
+                timestamp: 0,
+                headers: &headers,
+            })
+            .unwrap();
+    }
+    producer.flush().unwrap();
+
+    // The plain consumer reads the topic before and after the restore; the faster of the
+    // two runs is the baseline (the first read also warms the broker up).
+    let consumed_before = consume(config, &changelog);
+
+    let state = tempfile::tempdir().unwrap();
+    let options = TaskOptions {
+        application_id: app,
+        state_dir: state.path().to_owned(),
+        cache_max_bytes: 10 << 20,
+        budget: MemoryBudget::new(256 << 20),
+        deserialization_handler: DeserializationHandler::Fail,
+        partitions: Arc::new(partitions),
+    };
+    let mut reader = KafkaChangelogReader::new(config).unwrap();
+    let cpu_before = process_cpu();
+    let started = Instant::now();
+    let mut restored = 0;
+    for partition in 0..PARTITIONS {
+        let id = TaskId {
+            subtopology: 0,
+            partition,
+        };
+        let collector = Box::new(KafkaCollector::new(config).unwrap());
+        let mut task = StreamTask::new(&topology, id, &options, collector).unwrap();
+        let report = task.initialize(&mut reader, 0).unwrap();
+        restored += report.stores.iter().map(|s| s.records).sum::<u64>();
+    }
+    let restore = Run {
+        records: restored,
+        elapsed: started.elapsed(),
+        cpu: process_cpu() - cpu_before,
+    };
+    assert_eq!(restored, records, "the whole changelog was restored");
+    let consumed_after = consume(config, &changelog);
+    let consumed = if consumed_before.rate() > consumed_after.rate() {
+        consumed_before
+    } else {
+        consumed_after
+    };
+    (restore, consumed)
+}
+
+/// Reads every partition of `topic` to its end with a plain consumer, touching each
+/// record's key and value.
+fn consume(config: &StreamsConfig, topic: &str) -> Run {
+    let consumer: BaseConsumer = client_config(config, ClientRole::RestoreConsumer)
+        .set("enable.partition.eof", "true")
+        .create()
+        .unwrap();
+    let cpu_before = process_cpu();
+    let started = Instant::now();
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..PARTITIONS {
+        assignment
+            .add_partition_offset(topic, partition, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&assignment).unwrap();
+    let (mut records, mut bytes, mut ended) = (0u64, 0usize, 0);
+    while ended < PARTITIONS {
+        match consumer.poll(Duration::from_millis(100)) {
+            None => {}
+            Some(Err(KafkaError::PartitionEOF(_))) => ended += 1,
+            Some(Err(e)) => panic!("consuming `{topic}`: {e}"),
+            Some(Ok(message)) => {
+                records += 1;
+                bytes += message.key().map_or(0, <[u8]>::len);
+                bytes += message.payload().map_or(0, <[u8]>::len);
+            }
+        }
+    }
+    std::hint::black_box(bytes);
+    Run {
+        records,
+        elapsed: started.elapsed(),
+        cpu: process_cpu() - cpu_before,
+    }
+}
