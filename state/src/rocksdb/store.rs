@@ -201,8 +201,13 @@ impl KeyValueStore for RocksDbKeyValueStore {
     }
 
     fn put_all(&mut self, entries: &[WriteEntry<'_>]) -> Result<(), StateError> {
+        // In key order the memtable's skip list inserts each key next to the previous one
+        // (a cache flush comes in hash order). The sort is stable: of two writes to one
+        // key, the later still wins.
+        let mut order: Vec<usize> = (0..entries.len()).collect();
+        order.sort_by(|&a, &b| entries[a].0.cmp(entries[b].0));
         let mut batch = WriteBatch::default();
-        for (key, value) in entries {
+        for (key, value) in order.into_iter().map(|i| &entries[i]) {
             match value {
                 Some(v) => batch.put(key, v),
                 None => batch.delete(key),
