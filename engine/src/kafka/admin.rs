@@ -74,6 +74,20 @@ impl TopicAdmin {
             .collect())
     }
 
+    /// A consumer with the admin client's settings plus `settings`, for reading offsets.
+    fn helper_consumer(&self, settings: &[(&str, &str)]) -> Result<BaseConsumer, StreamsError> {
+        let mut config = rdkafka::ClientConfig::new();
+        for (key, value) in &self.client_settings {
+            config.set(key, value);
+        }
+        for (key, value) in settings {
+            config.set(*key, *value);
+        }
+        config
+            .create()
+            .map_err(kafka_error("create a consumer to read offsets"))
+    }
+
     /// The offsets consumer group `group` has committed for `topic`'s partitions
     /// `0..partitions` (`None` where it committed nothing).
     ///
@@ -85,14 +99,7 @@ impl TopicAdmin {
         topic: &str,
         partitions: i32,
     ) -> Result<Vec<Option<i64>>, StreamsError> {
-        let mut config = rdkafka::ClientConfig::new();
-        for (key, value) in &self.client_settings {
-            config.set(key, value);
-        }
-        let consumer: BaseConsumer = config
-            .set("group.id", group)
-            .create()
-            .map_err(kafka_error("create a consumer to read committed offsets"))?;
+        let consumer = self.helper_consumer(&[("group.id", group)])?;
         let mut list = TopicPartitionList::new();
         for partition in 0..partitions {
             list.add_partition(topic, partition);
@@ -118,17 +125,12 @@ impl TopicAdmin {
     /// # Errors
     /// When the watermarks cannot be fetched or the partitions read.
     pub fn end_offsets(&self, topic: &str, partitions: i32) -> Result<Vec<i64>, StreamsError> {
-        let mut config = rdkafka::ClientConfig::new();
-        for (key, value) in &self.client_settings {
-            config.set(key, value);
-        }
-        let consumer: BaseConsumer = config
-            .set("group.id", "tributary-end-offsets")
-            .set("enable.auto.commit", "false")
-            .set("enable.partition.eof", "true")
-            .set("fetch.wait.max.ms", "10")
-            .create()
-            .map_err(kafka_error("create a consumer to read end offsets"))?;
+        let consumer = self.helper_consumer(&[
+            ("group.id", "tributary-end-offsets"),
+            ("enable.auto.commit", "false"),
+            ("enable.partition.eof", "true"),
+            ("fetch.wait.max.ms", "10"),
+        ])?;
         let mut ends = Vec::new();
         let mut assignment = TopicPartitionList::new();
         for partition in 0..partitions {
