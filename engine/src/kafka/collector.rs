@@ -1,6 +1,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
@@ -19,7 +19,9 @@ use crate::task::{OutgoingRecord, RecordCollector};
 /// partition, and the first delivery failure.
 #[derive(Default)]
 pub struct DeliveryTracker {
-    delivered: Mutex<HashMap<(String, i32), i64>>,
+    /// Topic → the offset after the last delivered record, by partition (`None`: nothing
+    /// delivered). Looked up by `&str`, so a delivery report allocates nothing.
+    delivered: Mutex<HashMap<String, Vec<Option<i64>>>>,
     failure: Mutex<Option<String>>,
 }
 
@@ -32,10 +34,16 @@ impl ProducerContext for DeliveryTracker {
         match result {
             Ok(message) => {
                 let mut delivered = self.delivered.lock().unwrap_or_else(|p| p.into_inner());
-                let end = delivered
-                    .entry((message.topic().to_owned(), message.partition()))
-                    .or_insert(0);
-                *end = (*end).max(message.offset() + 1);
+                let partitions = match delivered.get_mut(message.topic()) {
+                    Some(partitions) => partitions,
+                    None => delivered.entry(message.topic().to_owned()).or_default(),
+                };
+                let index = message.partition().max(0) as usize;
+                if partitions.len() <= index {
+                    partitions.resize(index + 1, None);
+                }
+                let end = &mut partitions[index];
+                *end = Some(end.unwrap_or(0).max(message.offset() + 1));
             }
             Err((error, message)) => {
                 let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
@@ -108,9 +116,22 @@ impl KafkaCollector {
 
     /// Waits for every record sent so far, and fails on the first record not delivered.
     fn flush_producer(&self) -> Result<(), StreamsError> {
-        self.producer
-            .flush(self.flush_timeout)
-            .map_err(kafka_error("flush the producer"))?;
+        // librdkafka's flush as rdkafka wraps it wakes in 100 ms steps; serving delivery
+        // reports in 1 ms polls returns as soon as the last one is in.
+        let deadline = Instant::now() + self.flush_timeout;
+        while self.producer.in_flight_count() > 0 {
+            if Instant::now() > deadline {
+                return Err(StreamsError::Kafka {
+                    doing: "flush the producer".into(),
+                    reason: format!(
+                        "{} records were not acknowledged within {:?}",
+                        self.producer.in_flight_count(),
+                        self.flush_timeout
+                    ),
+                });
+            }
+            self.producer.poll(Duration::from_millis(1));
+        }
         let tracker = self.producer.context();
         match tracker
             .failure
@@ -230,7 +251,10 @@ impl RecordCollector for KafkaCollector {
             .delivered
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        delivered.get(&(topic.to_owned(), partition)).copied()
+        delivered
+            .get(topic)
+            .and_then(|partitions| partitions.get(usize::try_from(partition).ok()?).copied())
+            .flatten()
     }
 
     fn changelog_sink(&self) -> Box<dyn ChangelogSink> {

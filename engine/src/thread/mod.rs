@@ -226,11 +226,10 @@ fn run_loop(
                         .collect()
                 }),
             };
-            let (topic, partition) = (message.topic().to_owned(), message.partition());
-            drop(message);
             MANAGER.with_borrow_mut(|m| {
-                m.as_mut()
-                    .map_or(Ok(()), |m| m.add(&topic, partition, record))
+                m.as_mut().map_or(Ok(()), |m| {
+                    m.add(message.topic(), message.partition(), record)
+                })
             })?;
         }
         MANAGER.with_borrow_mut(|m| -> Result<(), StreamsError> {
