@@ -222,6 +222,7 @@ fn the_surviving_worker_takes_over_restores_and_gets_every_value_right() {
         },
     );
     let restored_before = survivor.log().matches("restored").count();
+    let log_before_kill = survivor.log().len();
     doomed.kill();
     let past = worker::records_past_committed(&config, &app, &group_topics);
 
@@ -245,6 +246,13 @@ fn the_surviving_worker_takes_over_restores_and_gets_every_value_right() {
         &group_topics,
         Duration::from_secs(120),
         || survivor.assert_alive(),
+    );
+    let log = survivor.log();
+    let after_kill = &log[log_before_kill..];
+    assert!(
+        after_kill.contains("state: Running -> Rebalancing")
+            && after_kill.contains("state: Rebalancing -> Running"),
+        "the survivor rebalances while it takes over, then runs again:\n{log}"
     );
     survivor.stop();
 

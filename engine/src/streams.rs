@@ -1,7 +1,7 @@
 //! [`KafkaStreams`]: runs a topology on a Kafka cluster with stream threads.
 
 use std::fs::{File, TryLockError};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -52,14 +52,14 @@ impl StreamsState {
 type Listener = Box<dyn Fn(StreamsState, StreamsState) + Send + Sync>;
 type FailureHandler = Box<dyn Fn(&StreamsError) -> ThreadFailureResponse + Send + Sync>;
 
-/// The current state, its listener, and how many threads have their first assignment.
+/// The current state, its listener, and which threads are processing their assignment.
 struct Lifecycle {
     shutdown: Arc<AtomicBool>,
     state: Mutex<StreamsState>,
     listener: Mutex<Option<Listener>>,
     failure_handler: Mutex<Option<FailureHandler>>,
-    assigned: AtomicUsize,
-    threads: usize,
+    /// Per thread: whether its current assignment has restored.
+    ready: Mutex<Vec<bool>>,
 }
 
 impl Lifecycle {
@@ -90,8 +90,20 @@ impl Lifecycle {
 }
 
 impl ThreadEvents for Lifecycle {
-    fn assigned(&self, _thread: usize) {
-        if self.assigned.fetch_add(1, Ordering::AcqRel) + 1 == self.threads {
+    /// Running → Rebalancing, as in Kafka Streams, while any thread rebalances.
+    fn rebalancing(&self, thread: usize) {
+        self.ready.lock().unwrap_or_else(|p| p.into_inner())[thread] = false;
+        self.set(StreamsState::Rebalancing);
+    }
+
+    /// Running once every thread has restored its assignment.
+    fn ready(&self, thread: usize) {
+        let all = {
+            let mut ready = self.ready.lock().unwrap_or_else(|p| p.into_inner());
+            ready[thread] = true;
+            ready.iter().all(|r| *r)
+        };
+        if all {
             self.set(StreamsState::Running);
         }
     }
@@ -167,8 +179,7 @@ impl KafkaStreams {
             state: Mutex::new(StreamsState::Created),
             listener: Mutex::new(None),
             failure_handler: Mutex::new(None),
-            assigned: AtomicUsize::new(0),
-            threads: config.num_stream_threads.max(1),
+            ready: Mutex::new(vec![false; config.num_stream_threads.max(1)]),
         };
         Self {
             topology,
@@ -242,7 +253,7 @@ impl KafkaStreams {
         };
         self.state_lock = Some(state_lock);
         self.lifecycle.set(StreamsState::Rebalancing);
-        for index in 0..self.lifecycle.threads {
+        for index in 0..self.config.num_stream_threads.max(1) {
             let events: Arc<dyn ThreadEvents> = self.lifecycle.clone();
             let thread = StreamThread::spawn(
                 index,

@@ -37,8 +37,12 @@ const RECORDS_PER_POLL: usize = 5_000;
 
 /// What a running stream thread reports to its application.
 pub(crate) trait ThreadEvents: Send + Sync {
-    /// The thread received its first assignment and its tasks finished restoring.
-    fn assigned(&self, thread: usize);
+    /// The thread's partitions are being revoked or assigned: its tasks are not all
+    /// processing until it reports [`ThreadEvents::ready`] again.
+    fn rebalancing(&self, thread: usize);
+
+    /// The thread has an assignment and every task of it has restored.
+    fn ready(&self, thread: usize);
 
     /// The thread stopped on `error`; the answer says whether it starts again.
     fn failed(&self, thread: usize, error: &StreamsError) -> ThreadFailureResponse;
@@ -94,6 +98,7 @@ impl StreamThread {
                             && !shutdown.load(Ordering::Acquire) =>
                     {
                         tracing::warn!(thread = index, %error, "replacing the failed stream thread");
+                        events.rebalancing(index);
                         // A failure that recurs at once (a broker that refuses the
                         // clients) is retried once a second, not in a busy loop.
                         std::thread::sleep(REPLACEMENT_DELAY);
@@ -193,7 +198,8 @@ fn run_loop(
 ) -> Result<(), StreamsError> {
     let commit_interval = Duration::from_millis(config.commit_interval_ms);
     let mut last_commit = Instant::now();
-    let mut reported = false;
+    // The rebalance generation this thread last reported on, and whether it reported ready.
+    let (mut generation, mut ready) = (0, false);
     let mut paused = BTreeSet::new();
     let per_round = config
         .buffered_records_per_partition
@@ -238,9 +244,16 @@ fn run_loop(
                 return Err(failure);
             }
             m.restore(RESTORE_STEP_RECORDS)?;
-            if !reported && m.assignments > 0 && !m.is_restoring() {
-                reported = true;
-                events.assigned(index);
+            if m.generation != generation {
+                generation = m.generation;
+                if ready {
+                    ready = false;
+                    events.rebalancing(index);
+                }
+            }
+            if !ready && m.assignments > 0 && !m.is_restoring() {
+                ready = true;
+                events.ready(index);
             }
             m.process()?;
             let decision = backpressure::decide(

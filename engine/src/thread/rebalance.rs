@@ -27,7 +27,7 @@ impl ConsumerContext for RebalanceContext {
                 partitions = partitions.count(),
                 "partitions revoked; committing and closing tasks"
             );
-            with_manager(|manager| manager.revoke_all(consumer));
+            with_manager(|manager| manager.revoke(consumer));
         }
     }
 

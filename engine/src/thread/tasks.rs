@@ -34,6 +34,9 @@ pub(crate) struct TaskManager {
     pub(crate) failure: Option<StreamsError>,
     /// How many assignments this thread has received.
     pub(crate) assignments: u64,
+    /// Counts rebalance events (revocations and assignments), so the thread can tell that
+    /// one happened since it last looked.
+    pub(crate) generation: u64,
 }
 
 fn now_ms() -> i64 {
@@ -69,6 +72,7 @@ impl TaskManager {
             progress_logged: Instant::now(),
             failure: None,
             assignments: 0,
+            generation: 0,
         }
     }
 
@@ -101,6 +105,7 @@ impl TaskManager {
     /// [`TaskManager::restore`].
     pub(crate) fn assign(&mut self, partitions: &[(String, i32)]) -> Result<(), StreamsError> {
         self.assignments += 1;
+        self.generation += 1;
         let ids: Vec<TaskId> = partitions
             .iter()
             .filter_map(|(t, p)| self.task_of(t, *p))
@@ -209,6 +214,15 @@ impl TaskManager {
                 .map_err(crate::kafka::kafka_error("commit consumed offsets"))?;
         }
         Ok(())
+    }
+
+    /// The group takes this thread's partitions: commits, then closes every task.
+    pub(crate) fn revoke<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<(), StreamsError> {
+        self.generation += 1;
+        self.revoke_all(consumer)
     }
 
     /// Commits, then closes every task (their local state stays for reuse).
