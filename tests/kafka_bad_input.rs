@@ -41,16 +41,13 @@ fn topology(events: &str, out: &str) -> Topology {
 /// Creates the topics and writes: a good event, a malformed one (offset 1), a good event.
 fn setup(handler: &str) -> (StreamsConfig, String, String, tempfile::TempDir) {
     let app = support::unique("bad");
-    let mut config = support::config(&app);
-    let state = tempfile::tempdir().unwrap();
-    config
-        .set("state.dir", state.path().to_str().unwrap())
-        .unwrap();
-    config.set("commit.interval.ms", "200").unwrap();
-    config.set("consumer.session.timeout.ms", "6000").unwrap();
-    config
-        .set("default.deserialization.exception.handler", handler)
-        .unwrap();
+    let (config, state) = support::streams_config(
+        &app,
+        &[
+            ("commit.interval.ms", "200"),
+            ("default.deserialization.exception.handler", handler),
+        ],
+    );
     let (events, out) = (format!("{app}-events"), format!("{app}-per-user"));
     let admin = TopicAdmin::new(&config).unwrap();
     admin.create_topic(&events, 1, &[]).unwrap();

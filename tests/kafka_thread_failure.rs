@@ -39,15 +39,7 @@ impl Processor<String, String, String, String> for FailsOnce {
 /// Topics, input `a`, `boom`, `c`, and an instance of the failing topology.
 fn setup() -> (StreamsConfig, KafkaStreams, String, tempfile::TempDir) {
     let app = support::unique("fails");
-    let mut config = support::config(&app);
-    let state = tempfile::tempdir().unwrap();
-    for (key, value) in [
-        ("state.dir", state.path().to_str().unwrap()),
-        ("commit.interval.ms", "200"),
-        ("consumer.session.timeout.ms", "6000"),
-    ] {
-        config.set(key, value).unwrap();
-    }
+    let (config, state) = support::streams_config(&app, &[("commit.interval.ms", "200")]);
     let (input, out) = (format!("{app}-in"), format!("{app}-out"));
     let admin = TopicAdmin::new(&config).unwrap();
     admin.create_topic(&input, 1, &[]).unwrap();

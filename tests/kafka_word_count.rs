@@ -35,18 +35,15 @@ fn read_counts(
 #[test]
 fn word_count_runs_on_the_broker_with_two_threads() {
     let app = support::unique("wc");
-    let mut config = support::config(&app);
-    let state = tempfile::tempdir().unwrap();
-    for (key, value) in [
-        ("state.dir", state.path().to_str().unwrap()),
-        ("num.stream.threads", "2"),
-        ("commit.interval.ms", "200"),
-        ("consumer.session.timeout.ms", "6000"),
-        // Tiny buffers, so that partitions are paused and resumed many times.
-        ("buffered.records.per.partition", "3"),
-    ] {
-        config.set(key, value).unwrap();
-    }
+    let (config, _state) = support::streams_config(
+        &app,
+        &[
+            ("num.stream.threads", "2"),
+            ("commit.interval.ms", "200"),
+            // Tiny buffers, so that partitions are paused and resumed many times.
+            ("buffered.records.per.partition", "3"),
+        ],
+    );
     let (lines, out) = (format!("{app}-lines"), format!("{app}-counts"));
     let admin = TopicAdmin::new(&config).unwrap();
     admin.create_topic(&lines, 2, &[]).unwrap();
@@ -107,12 +104,7 @@ fn word_count_runs_on_the_broker_with_two_threads() {
 #[test]
 fn a_second_instance_with_the_same_state_dir_is_refused() {
     let app = support::unique("locked");
-    let mut config = support::config(&app);
-    let state = tempfile::tempdir().unwrap();
-    config
-        .set("state.dir", state.path().to_str().unwrap())
-        .unwrap();
-    config.set("consumer.session.timeout.ms", "6000").unwrap();
+    let (config, _state) = support::streams_config(&app, &[]);
     let (lines, out) = (format!("{app}-lines"), format!("{app}-counts"));
     let admin = TopicAdmin::new(&config).unwrap();
     admin.create_topic(&lines, 1, &[]).unwrap();

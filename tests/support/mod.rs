@@ -40,6 +40,24 @@ pub fn config(app: &str) -> StreamsConfig {
     config
 }
 
+/// A configuration for running application `app` with `KafkaStreams` on the test broker:
+/// its own state directory (returned, to keep it alive), a short session timeout (the
+/// broker then settles a group in seconds), then `settings`.
+pub fn streams_config(app: &str, settings: &[(&str, &str)]) -> (StreamsConfig, tempfile::TempDir) {
+    let mut config = config(app);
+    let state = tempfile::tempdir().expect("a temporary directory");
+    config
+        .set("state.dir", state.path().to_str().expect("a UTF-8 path"))
+        .expect("a valid path");
+    config
+        .set("consumer.session.timeout.ms", "6000")
+        .expect("a valid timeout");
+    for (key, value) in settings {
+        config.set(key, value).expect("a valid setting");
+    }
+    (config, state)
+}
+
 /// The contents of `task`'s store `store`, holding UTF-8 keys and big-endian i64 counts.
 pub fn counts(task: &StreamTask, store: &str) -> HashMap<String, i64> {
     let (_, handle) = task

@@ -83,27 +83,29 @@ impl StreamThread {
         let name = format!("{}-stream-thread-{index}", config.application_id);
         let handle = std::thread::Builder::new()
             .name(name.clone())
-            .spawn(move || loop {
-                let (result, response) = run(
-                    index,
-                    topology.clone(),
-                    &config,
-                    options.clone(),
-                    &shutdown,
-                    events.as_ref(),
-                );
-                match result {
-                    Err(error)
-                        if response == Some(ThreadFailureResponse::ReplaceThread)
-                            && !shutdown.load(Ordering::Acquire) =>
+            .spawn(move || {
+                loop {
+                    let result = run(
+                        index,
+                        topology.clone(),
+                        &config,
+                        options.clone(),
+                        &shutdown,
+                        events.as_ref(),
+                    );
+                    let Err(error) = result else { return result };
+                    tracing::error!(thread = index, %error, "stream thread failed");
+                    let response = events.failed(index, &error);
+                    if response != ThreadFailureResponse::ReplaceThread
+                        || shutdown.load(Ordering::Acquire)
                     {
-                        tracing::warn!(thread = index, %error, "replacing the failed stream thread");
-                        events.rebalancing(index);
-                        // A failure that recurs at once (a broker that refuses the
-                        // clients) is retried once a second, not in a busy loop.
-                        std::thread::sleep(REPLACEMENT_DELAY);
+                        return Err(error);
                     }
-                    result => return result,
+                    tracing::warn!(thread = index, %error, "replacing the failed stream thread");
+                    events.rebalancing(index);
+                    // A failure that recurs at once (a broker that refuses the clients) is
+                    // retried once a second, not in a busy loop.
+                    std::thread::sleep(REPLACEMENT_DELAY);
                 }
             })
             .map_err(|e| StreamsError::Kafka {
@@ -130,24 +132,7 @@ impl StreamThread {
 }
 
 /// One incarnation of a stream thread: from creating its clients to closing its tasks.
-/// Returns how it ended and, after a failure, what the instance answered.
 fn run(
-    index: usize,
-    topology: Topology,
-    config: &StreamsConfig,
-    options: TaskOptions,
-    shutdown: &AtomicBool,
-    events: &dyn ThreadEvents,
-) -> (Result<(), StreamsError>, Option<ThreadFailureResponse>) {
-    let result = run_clients(index, topology, config, options, shutdown, events);
-    let response = result.as_ref().err().map(|error| {
-        tracing::error!(thread = index, %error, "stream thread failed");
-        events.failed(index, error)
-    });
-    (result, response)
-}
-
-fn run_clients(
     index: usize,
     topology: Topology,
     config: &StreamsConfig,
