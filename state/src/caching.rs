@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::StateError;
 use crate::cache::{CacheEntry, RecordCache};
 use crate::changelog::ChangeLoggingKeyValueStore;
+use crate::feed::{AppliedChange, ChangeFeed};
 use crate::kv::{ReadOnlyKeyValueStore, WriteEntry};
 
 /// An entry that left the cache (or bypassed it) and is now in the store and the changelog:
@@ -18,10 +19,14 @@ pub type FlushedEntry = (Vec<u8>, CacheEntry);
 /// commit) or until the cache is over its budget; only the latest value of each key is
 /// then written, logged and returned for forwarding. Without it, every write goes through at
 /// once and is returned as flushed.
+///
+/// Every write that reaches the store is also handed to the store's [`ChangeFeed`], so
+/// subscribers see exactly what readers of [`CachingKeyValueStore::read_only_handle`] see.
 pub struct CachingKeyValueStore {
     store: ChangeLoggingKeyValueStore,
     cache: Option<RecordCache>,
     scratch: Vec<i64>,
+    feed: Arc<ChangeFeed>,
 }
 
 impl CachingKeyValueStore {
@@ -31,6 +36,7 @@ impl CachingKeyValueStore {
             store,
             cache: cache_bytes.map(RecordCache::new),
             scratch: Vec::new(),
+            feed: Arc::default(),
         }
     }
 
@@ -90,10 +96,16 @@ impl CachingKeyValueStore {
     ) -> Result<Vec<FlushedEntry>, StateError> {
         let Some(cache) = self.cache.as_mut() else {
             let old = self.store.get(key)?;
-            match value {
-                Some(v) => self.store.put(key, v, timestamp)?,
-                None => self.store.delete(key, timestamp)?,
-            }
+            let change = AppliedChange {
+                key,
+                value,
+                timestamp,
+            };
+            let store = &mut self.store;
+            self.feed.apply([change], || match value {
+                Some(v) => store.put(key, v, timestamp),
+                None => store.delete(key, timestamp),
+            })?;
             let entry = CacheEntry {
                 value: value.map(<[u8]>::to_vec),
                 old,
@@ -134,7 +146,14 @@ impl CachingKeyValueStore {
         self.scratch.clear();
         self.scratch
             .extend(entries.iter().map(|(_, e)| e.timestamp));
-        self.store.put_all(&batch, &self.scratch)
+        let changes = entries.iter().map(|(key, e)| AppliedChange {
+            key,
+            value: e.value.as_deref(),
+            timestamp: e.timestamp,
+        });
+        let (store, timestamps) = (&mut self.store, &self.scratch);
+        self.feed
+            .apply(changes, || store.put_all(&batch, timestamps))
     }
 
     /// Flushes the store to local disk (after [`CachingKeyValueStore::flush_cache`]).
@@ -153,6 +172,11 @@ impl CachingKeyValueStore {
     /// A read handle for queries (sees what has been written through the cache).
     pub fn read_only_handle(&self) -> Arc<dyn ReadOnlyKeyValueStore + Send + Sync> {
         self.store.read_only_handle()
+    }
+
+    /// The feed of the writes that reach the store (what the read handle sees change).
+    pub fn feed(&self) -> Arc<ChangeFeed> {
+        self.feed.clone()
     }
 }
 
@@ -189,6 +213,61 @@ mod tests {
             )]
         );
         assert_eq!(s.read_only_handle().get(b"k").unwrap(), Some(b"2".to_vec()));
+    }
+
+    /// A change as the recorder keeps it: key and new value.
+    type Seen = (Vec<u8>, Option<Vec<u8>>);
+
+    /// Records what the feed hands it.
+    struct Recorder(std::sync::Arc<std::sync::Mutex<Vec<Seen>>>);
+
+    impl crate::ChangeSubscriber for Recorder {
+        fn matches(&self, _: &[u8]) -> bool {
+            true
+        }
+        fn deliver(&mut self, c: crate::AppliedChange<'_>) -> crate::Delivery {
+            let change = (c.key.to_vec(), c.value.map(<[u8]>::to_vec));
+            self.0.lock().unwrap().push(change);
+            crate::Delivery::Queued
+        }
+        fn end(&mut self, _: crate::FeedEnd) {}
+    }
+
+    #[test]
+    fn the_feed_sees_writes_when_they_reach_the_store() {
+        let mut s = stack(Some(1 << 20));
+        let seen = std::sync::Arc::default();
+        let handle = s.read_only_handle();
+        let snapshot = s
+            .feed()
+            .subscribe(
+                || handle.get(b"k").unwrap(),
+                Box::new(Recorder(std::sync::Arc::clone(&seen))),
+            )
+            .unwrap();
+        assert_eq!(snapshot, None);
+        s.put(b"k", Some(b"1"), 1).unwrap();
+        s.put(b"k", Some(b"2"), 2).unwrap();
+        assert!(
+            seen.lock().unwrap().is_empty(),
+            "cached writes are not applied yet"
+        );
+        s.flush_cache().unwrap();
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![(b"k".to_vec(), Some(b"2".to_vec()))]
+        );
+
+        let mut uncached = stack(None);
+        let seen = std::sync::Arc::default();
+        uncached
+            .feed()
+            .subscribe(|| (), Box::new(Recorder(std::sync::Arc::clone(&seen))))
+            .unwrap();
+        uncached.put(b"k", Some(b"1"), 1).unwrap();
+        uncached.put(b"k", None, 2).unwrap();
+        let expected = vec![(b"k".to_vec(), Some(b"1".to_vec())), (b"k".to_vec(), None)];
+        assert_eq!(*seen.lock().unwrap(), expected);
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! | [`cache`] | the [`RecordCache`] that collapses repeated updates between commits |
 //! | [`caching`] | [`CachingKeyValueStore`]: cache, change logging and store stacked for a task |
 //! | [`checkpoint`] | the atomically written [`Checkpoint`] file of changelog offsets |
+//! | [`feed`] | the [`ChangeFeed`] that hands a store's applied writes to subscribers |
 //!
 //! Stores are durable through their changelog, not through RocksDB's write-ahead log:
 //! local state can always be wiped and rebuilt by replaying the changelog into
@@ -24,6 +25,7 @@ pub mod caching;
 pub mod changelog;
 pub mod checkpoint;
 mod error;
+pub mod feed;
 pub mod kv;
 pub mod memory;
 pub mod rocksdb;
@@ -35,6 +37,7 @@ pub use changelog::{
 };
 pub use checkpoint::Checkpoint;
 pub use error::StateError;
+pub use feed::{AppliedChange, ChangeFeed, ChangeSubscriber, Delivery, FeedEnd};
 pub use kv::{KeyValue, KeyValueStore, KvIter, ReadOnlyKeyValueStore, WriteEntry};
 pub use memory::InMemoryKeyValueStore;
 pub use rocksdb::{MemoryBudget, RocksDbKeyValueStore};
