@@ -1,7 +1,8 @@
 //! `tributary demo`: seed 000's task list on a Kafka cluster. A generator writes task events
 //! (created, assigned, completed, deleted) for many users at a steady rate while
-//! `KafkaStreams` runs the task-list projection with several threads; progress is printed
-//! as the events are produced and processed.
+//! `KafkaStreams` runs the task-list projection with several threads and answers queries
+//! over HTTP; progress is printed as the events are produced and processed, with curl
+//! commands that query the read models and subscribe to a user's changes.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,10 +13,10 @@ use anyhow::Context;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tributary::StreamsConfig;
-use tributary::engine::KafkaStreams;
 use tributary::engine::kafka::{KafkaCollector, TopicAdmin};
 use tributary::engine::partitioner::partition_for;
 use tributary::engine::task::{OutgoingRecord, RecordCollector};
+use tributary::engine::{KafkaStreams, StreamsState};
 use tributary::topologies::task_list::{self, TaskEvent, TaskEventKind};
 
 /// The demo's settings (the CLI's flags).
@@ -32,6 +33,10 @@ pub struct DemoOptions {
     pub threads: u32,
     /// Partitions of the events topic.
     pub partitions: i32,
+    /// Where the query server listens (`application.server`).
+    pub server: String,
+    /// Set by a termination signal: stop producing, commit and stop.
+    pub stop: Arc<AtomicBool>,
 }
 
 const EVENTS: &str = "task-events";
@@ -54,6 +59,7 @@ pub fn run(options: &DemoOptions) -> anyhow::Result<()> {
         ),
         ("num.stream.threads", &options.threads.to_string()),
         ("commit.interval.ms", "1000"),
+        ("application.server", options.server.as_str()),
         ("consumer.session.timeout.ms", "6000"),
     ] {
         config.set(key, value)?;
@@ -69,8 +75,13 @@ pub fn run(options: &DemoOptions) -> anyhow::Result<()> {
     streams.set_state_listener(|old, new| println!("projection: {old:?} -> {new:?}"));
     streams.start()?;
 
+    let address = streams
+        .server_address()
+        .context("the query server did not start")?;
+    print_queries(&address.to_string());
+
     let produced = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = options.stop.clone();
     let generator = {
         let (config, produced, stop) = (config.clone(), produced.clone(), stop.clone());
         let (users, rate, partitions) = (options.users, options.rate, options.partitions);
@@ -78,8 +89,14 @@ pub fn run(options: &DemoOptions) -> anyhow::Result<()> {
     };
 
     let started = Instant::now();
-    while started.elapsed() < options.duration {
+    let mut answered = false;
+    while !stop.load(Ordering::Acquire)
+        && (options.duration.is_zero() || started.elapsed() < options.duration)
+    {
         std::thread::sleep(Duration::from_secs(2));
+        if !answered && streams.state() == StreamsState::Running {
+            answered = self_query(&address.to_string());
+        }
         let n = produced.load(Ordering::Relaxed);
         println!(
             "{:>4.0}s  produced {n:>8} events ({:.0}/s)  projection {:?}",
@@ -100,6 +117,39 @@ pub fn run(options: &DemoOptions) -> anyhow::Result<()> {
     streams.close(Duration::from_secs(60))?;
     println!("projection closed: {:?}", streams.state());
     Ok(())
+}
+
+/// Prints curl commands that query the projection at `address`.
+fn print_queries(address: &str) {
+    let store = task_list::OPEN_TASKS;
+    let completed = task_list::COMPLETED;
+    println!("queries: http://{address}  (for example, in another terminal:)");
+    println!("  curl -s http://{address}/v1/stores/{store}/keys/user-7");
+    println!("  curl -s 'http://{address}/v1/stores/{completed}/entries?prefix=user-1&limit=5'");
+    println!("  curl -sN http://{address}/v1/stores/{store}/subscribe?key=user-7");
+    println!("  curl -s http://{address}/v1/instances");
+    println!("  curl -s http://{address}/metrics | grep tributary_task_records");
+}
+
+/// Asks the query server for one user's open tasks, as a client would, and prints the
+/// answer; false when it could not answer yet.
+fn self_query(address: &str) -> bool {
+    let url = format!(
+        "http://{address}/v1/stores/{}/keys/user-7",
+        task_list::OPEN_TASKS
+    );
+    match ureq::get(&url).call() {
+        Ok(mut response) => {
+            let body = response.body_mut().read_to_string().unwrap_or_default();
+            let shown: String = body.chars().take(300).collect();
+            println!("GET {url}\n  -> {shown}…");
+            true
+        }
+        Err(error) => {
+            println!("GET {url}\n  -> not yet: {error}");
+            false
+        }
+    }
 }
 
 /// Writes task events at `rate` per second until `stop`; returns how many it wrote.

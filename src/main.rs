@@ -55,8 +55,8 @@ enum Command {
         /// Task events produced per second.
         #[arg(long, default_value_t = 2000)]
         rate: u32,
-        /// Seconds to produce events for.
-        #[arg(long, default_value_t = 30)]
+        /// Seconds to produce events for; 0 runs until Ctrl-C.
+        #[arg(long, default_value_t = 0)]
         seconds: u64,
         /// Stream threads of the projection.
         #[arg(long, default_value_t = 2)]
@@ -64,6 +64,9 @@ enum Command {
         /// Partitions of the task-events topic.
         #[arg(long, default_value_t = 4)]
         partitions: i32,
+        /// Where the projection answers queries (`application.server`).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        server: String,
     },
 }
 
@@ -113,8 +116,11 @@ fn main() -> anyhow::Result<()> {
             seconds,
             threads,
             partitions,
+            server,
         } => {
             let options = demo::DemoOptions {
+                server,
+                stop: stop_on_signal()?,
                 bootstrap_servers,
                 users,
                 rate,
@@ -132,16 +138,25 @@ fn main() -> anyhow::Result<()> {
 fn run(topology: Shipped, config: &Path, input: &str, output: &str) -> anyhow::Result<()> {
     let config = config_file::load(config)?;
     let topology = topology.build(input, output)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let signalled = stop.clone();
-    ctrlc::set_handler(move || signalled.store(true, Ordering::Release))
-        .context("installing the signal handler")?;
+    let stop = stop_on_signal()?;
     let mut streams = KafkaStreams::new(topology, config);
     streams.set_state_listener(|old, new| eprintln!("state: {old:?} -> {new:?}"));
     streams.start()?;
+    if let Some(address) = streams.server_address() {
+        eprintln!("queries: http://{address}");
+    }
     while !stop.load(Ordering::Acquire) && streams.state() != StreamsState::Error {
         std::thread::sleep(Duration::from_millis(100));
     }
     streams.close(Duration::from_secs(60))?;
     Ok(())
+}
+
+/// A flag that SIGINT and SIGTERM set.
+fn stop_on_signal() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let signalled = stop.clone();
+    ctrlc::set_handler(move || signalled.store(true, Ordering::Release))
+        .context("installing the signal handler")?;
+    Ok(stop)
 }

@@ -168,6 +168,7 @@ fn run_engine(
     config
         .set("state.dir", state.path().to_str().unwrap())
         .unwrap();
+    config.set("application.server", "127.0.0.1:0").unwrap();
     let cpu_before = process_cpu();
     let mut streams = KafkaStreams::new(topology, config);
     streams.start().unwrap();

@@ -38,6 +38,8 @@ pub enum ProcessingGuarantee {
 /// | `rocksdb.memory.bytes` | [`StreamsConfig::memory_budget_bytes`] | 256 MiB |
 /// | `commit.interval.ms` | [`StreamsConfig::commit_interval_ms`] | 30000 |
 /// | `processing.guarantee` | [`StreamsConfig::processing_guarantee`] | `at_least_once` |
+/// | `application.server` | [`StreamsConfig::application_server`] | `127.0.0.1:8080` |
+/// | `query.auth.token` | [`StreamsConfig::query_auth_token`] | none |
 /// | `default.deserialization.exception.handler` | [`StreamsConfig::deserialization_handler`] | `fail` (or `log_and_continue`) |
 /// | `consumer.<key>`, `producer.<key>`, `admin.<key>` | passed to librdkafka for that client | |
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +65,12 @@ pub struct StreamsConfig {
     pub processing_guarantee: ProcessingGuarantee,
     /// What to do with undeserializable records.
     pub deserialization_handler: DeserializationHandler,
+    /// Where this instance serves interactive queries, `host:port`, as the other instances
+    /// reach it (port 0 picks a free port; `none` turns the server off).
+    pub application_server: Option<String>,
+    /// A bearer token every query request must carry (`Authorization: Bearer <token>`);
+    /// health checks are exempt.
+    pub query_auth_token: Option<String>,
     /// librdkafka settings for the consumers (`consumer.` keys without the prefix).
     pub consumer: BTreeMap<String, String>,
     /// librdkafka settings for the producers.
@@ -85,6 +93,8 @@ impl StreamsConfig {
             commit_interval_ms: 30_000,
             processing_guarantee: ProcessingGuarantee::AtLeastOnce,
             deserialization_handler: DeserializationHandler::Fail,
+            application_server: Some("127.0.0.1:8080".to_owned()),
+            query_auth_token: None,
             consumer: BTreeMap::new(),
             producer: BTreeMap::new(),
             admin: BTreeMap::new(),
@@ -167,6 +177,29 @@ impl StreamsConfig {
             "statestore.cache.max.bytes" => self.cache_max_bytes = number(value)? as usize,
             "rocksdb.memory.bytes" => self.memory_budget_bytes = number(value)? as usize,
             "commit.interval.ms" => self.commit_interval_ms = number(value)?,
+            "application.server" => {
+                let value = value.trim();
+                self.application_server = match value {
+                    "none" => None,
+                    _ if value.rsplit_once(':').is_some_and(|(host, port)| {
+                        !host.is_empty() && port.parse::<u16>().is_ok()
+                    }) =>
+                    {
+                        Some(value.to_owned())
+                    }
+                    _ => {
+                        return Err(bad(format!(
+                            "`{value}` is not `host:port` (or `none` to serve no queries)"
+                        )));
+                    }
+                }
+            }
+            "query.auth.token" => {
+                if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                    return Err(bad("must be non-empty, without spaces".into()));
+                }
+                self.query_auth_token = Some(value.to_owned());
+            }
             "processing.guarantee" => {
                 self.processing_guarantee = match value {
                     "at_least_once" => ProcessingGuarantee::AtLeastOnce,
@@ -224,6 +257,8 @@ impl StreamsConfig {
         "rocksdb.memory.bytes",
         "commit.interval.ms",
         "processing.guarantee",
+        "application.server",
+        "query.auth.token",
         "default.deserialization.exception.handler",
     ];
 }
@@ -246,6 +281,26 @@ mod tests {
             c.deserialization_handler,
             DeserializationHandler::LogAndContinue
         );
+    }
+
+    #[test]
+    fn the_query_server_address_is_checked() {
+        let mut c = StreamsConfig::new("app");
+        assert_eq!(c.application_server.as_deref(), Some("127.0.0.1:8080"));
+        c.set("application.server", "10.0.0.5:0").unwrap();
+        assert_eq!(c.application_server.as_deref(), Some("10.0.0.5:0"));
+        c.set("application.server", "none").unwrap();
+        assert_eq!(c.application_server, None);
+        let err = c
+            .set("application.server", "localhost")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not `host:port`"), "{err}");
+        let err = c
+            .set("query.auth.token", "two words")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("without spaces"), "{err}");
     }
 
     #[test]

@@ -13,6 +13,8 @@
 //! | [`serde`] | serdes for bytes, strings, big-endian integers and JSON |
 //! | [`partitioner`] | Kafka's Java-compatible murmur2 partitioner |
 //! | [`config`] | [`StreamsConfig`] |
+//! | [`query`] | interactive queries over HTTP: store registry, instance directory, routing, subscriptions |
+//! | [`metrics`] | the Prometheus metrics an instance serves |
 //! | `streams`, `thread` | [`KafkaStreams`] and its stream threads: run a topology on a Kafka cluster |
 //!
 //! ```
@@ -43,8 +45,10 @@ pub mod driver;
 pub mod dsl;
 mod error;
 pub mod kafka;
+pub mod metrics;
 pub mod partitioner;
 pub mod processor;
+pub mod query;
 mod record;
 pub mod serde;
 pub mod store;

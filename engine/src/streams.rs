@@ -1,6 +1,7 @@
 //! [`KafkaStreams`]: runs a topology on a Kafka cluster with stream threads.
 
 use std::fs::{File, TryLockError};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -10,8 +11,12 @@ use tributary_state::MemoryBudget;
 use crate::config::StreamsConfig;
 use crate::error::StreamsError;
 use crate::kafka::TopicAdmin;
+use crate::metrics::Metrics;
+use crate::query::{
+    Directory, DirectoryThread, QueryServer, ServerParts, StoreRegistry, instances_topic,
+};
 use crate::task::TaskOptions;
-use crate::thread::{StreamThread, ThreadEvents, ThreadFailureResponse};
+use crate::thread::{StreamThread, ThreadEvents, ThreadFailureResponse, ThreadShared};
 use crate::topology::Topology;
 
 /// The lifecycle of a [`KafkaStreams`] instance, as in Kafka Streams.
@@ -142,6 +147,13 @@ pub struct KafkaStreams {
     lifecycle: Arc<Lifecycle>,
     shutdown: Arc<AtomicBool>,
     threads: Vec<StreamThread>,
+    /// The stores queries may read, and which partitions of them this instance hosts.
+    registry: Arc<StoreRegistry>,
+    /// Every instance of the application and what it hosts.
+    directory: Arc<Directory>,
+    metrics: Arc<Metrics>,
+    server: Option<QueryServer>,
+    directory_thread: Option<DirectoryThread>,
     /// The lock on `<state.dir>/<application.id>/.lock`, held while the instance runs.
     state_lock: Option<File>,
 }
@@ -182,6 +194,11 @@ impl KafkaStreams {
             ready: Mutex::new(vec![false; config.num_stream_threads.max(1)]),
         };
         Self {
+            registry: Arc::new(StoreRegistry::new(&topology)),
+            directory: Arc::new(Directory::default()),
+            metrics: Arc::new(Metrics::new()),
+            server: None,
+            directory_thread: None,
             topology,
             config,
             lifecycle: Arc::new(lifecycle),
@@ -223,6 +240,61 @@ impl KafkaStreams {
         self.lifecycle.get()
     }
 
+    /// Where the query server listens, once started (`application.server`, with the port
+    /// filled in when it was 0); `None` before `start` or when the server is off.
+    pub fn server_address(&self) -> Option<SocketAddr> {
+        self.server.as_ref().map(QueryServer::address)
+    }
+
+    /// The stores of this instance, for in-process queries: which partitions it hosts,
+    /// with read handles and change feeds (what the HTTP server reads).
+    pub fn stores(&self) -> Arc<StoreRegistry> {
+        self.registry.clone()
+    }
+
+    /// Every instance of the application this one knows of.
+    pub fn directory(&self) -> Arc<Directory> {
+        self.directory.clone()
+    }
+
+    /// This instance's metrics (what `GET /metrics` serves).
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// Starts the query server and the instance directory, when `application.server` is
+    /// set.
+    fn start_queries(&mut self, admin: &TopicAdmin) -> Result<(), StreamsError> {
+        let Some(bind) = self.config.application_server.clone() else {
+            return Ok(());
+        };
+        let topic = instances_topic(&self.config.application_id);
+        admin.create_topic(&topic, 1, &[("cleanup.policy", "compact")])?;
+        let lifecycle = self.lifecycle.clone();
+        let registry = self.registry.clone();
+        let server = QueryServer::start(
+            &bind,
+            ServerParts {
+                registry: self.registry.clone(),
+                directory: self.directory.clone(),
+                metrics: self.metrics.clone(),
+                token: self.config.query_auth_token.clone(),
+                ready: Box::new(move || {
+                    lifecycle.get() == StreamsState::Running && !registry.any_restoring()
+                }),
+            },
+        )?;
+        let address = server.address().to_string();
+        self.server = Some(server);
+        self.directory_thread = Some(DirectoryThread::start(
+            &self.config,
+            address,
+            self.registry.clone(),
+            self.directory.clone(),
+        )?);
+        Ok(())
+    }
+
     /// Checks the topics, creates the internal ones, and starts the stream threads.
     ///
     /// # Errors
@@ -240,8 +312,13 @@ impl KafkaStreams {
             });
         }
         let state_lock = lock_state_dir(&self.config)?;
-        let app = &self.config.application_id;
-        let partitions = TopicAdmin::new(&self.config)?.prepare(&self.topology, app)?;
+        let app = self.config.application_id.clone();
+        let admin = TopicAdmin::new(&self.config)?;
+        let partitions = admin.prepare(&self.topology, &app)?;
+        self.registry
+            .set_partitions(&self.topology, &app, &partitions);
+        self.start_queries(&admin)?;
+        let app = &app;
         let tasks = self.topology.tasks(app, &partitions).len().max(1);
         let options = TaskOptions {
             application_id: app.clone(),
@@ -253,15 +330,20 @@ impl KafkaStreams {
         };
         self.state_lock = Some(state_lock);
         self.lifecycle.set(StreamsState::Rebalancing);
+        let events: Arc<dyn ThreadEvents> = self.lifecycle.clone();
+        let shared = ThreadShared {
+            shutdown: self.shutdown.clone(),
+            events,
+            registry: self.registry.clone(),
+            metrics: self.metrics.clone(),
+        };
         for index in 0..self.config.num_stream_threads.max(1) {
-            let events: Arc<dyn ThreadEvents> = self.lifecycle.clone();
             let thread = StreamThread::spawn(
                 index,
                 self.topology.clone(),
                 self.config.clone(),
                 options.clone(),
-                self.shutdown.clone(),
-                events,
+                shared.clone(),
             )?;
             self.threads.push(thread);
         }
@@ -294,6 +376,14 @@ impl KafkaStreams {
                     result = Err(e);
                 }
             }
+        }
+        // The threads released their stores (subscriptions ended with `moved`); now leave
+        // the directory and stop answering.
+        if let Some(mut directory) = self.directory_thread.take() {
+            directory.stop();
+        }
+        if let Some(mut server) = self.server.take() {
+            server.stop();
         }
         self.state_lock = None;
         self.lifecycle.set(StreamsState::NotRunning);

@@ -2,6 +2,7 @@
 //! task's counts.
 #![allow(dead_code, reason = "each test binary uses a part of this module")]
 
+pub mod http;
 pub mod worker;
 
 use std::collections::HashMap;
@@ -42,7 +43,8 @@ pub fn config(app: &str) -> StreamsConfig {
 
 /// A configuration for running application `app` with `KafkaStreams` on the test broker:
 /// its own state directory (returned, to keep it alive), a short session timeout (the
-/// broker then settles a group in seconds), then `settings`.
+/// broker then settles a group in seconds), a query server on a free port, then
+/// `settings`.
 pub fn streams_config(app: &str, settings: &[(&str, &str)]) -> (StreamsConfig, tempfile::TempDir) {
     let mut config = config(app);
     let state = tempfile::tempdir().expect("a temporary directory");
@@ -52,6 +54,10 @@ pub fn streams_config(app: &str, settings: &[(&str, &str)]) -> (StreamsConfig, t
     config
         .set("consumer.session.timeout.ms", "6000")
         .expect("a valid timeout");
+    // Instances in one test process must not share a query port.
+    config
+        .set("application.server", "127.0.0.1:0")
+        .expect("a valid address");
     for (key, value) in settings {
         config.set(key, value).expect("a valid setting");
     }

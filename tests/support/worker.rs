@@ -30,6 +30,10 @@ impl Worker {
     ) -> Self {
         let config = dir.join(format!("{name}.toml"));
         let mut toml = String::new();
+        if !settings.iter().any(|(k, _)| *k == "application.server") {
+            // Workers on one machine each need their own query port.
+            writeln!(toml, "\"application.server\" = \"127.0.0.1:0\"").unwrap();
+        }
         for (key, value) in settings {
             writeln!(toml, "{key:?} = {value:?}").unwrap();
         }
@@ -84,6 +88,28 @@ impl Worker {
     pub fn assert_alive(&mut self) {
         if let Some(status) = self.child.try_wait().unwrap() {
             panic!("the worker exited with {status}:\n{}", self.log());
+        }
+    }
+
+    /// The address of the worker's query server, once it has printed it (waits up to a
+    /// minute; panics with the log otherwise).
+    pub fn query_address(&mut self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(address) = self
+                .log()
+                .lines()
+                .find_map(|l| l.strip_prefix("queries: http://"))
+            {
+                return address.trim().to_owned();
+            }
+            self.assert_alive();
+            assert!(
+                Instant::now() < deadline,
+                "the worker printed no query address:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 

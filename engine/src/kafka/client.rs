@@ -31,7 +31,9 @@ pub fn client_config(config: &StreamsConfig, role: ClientRole) -> ClientConfig {
                 .set("group.id", &config.application_id)
                 .set("enable.auto.commit", "false")
                 .set("auto.offset.reset", "earliest")
-                .set("partition.assignment.strategy", "range");
+                .set("partition.assignment.strategy", "range")
+                // Statistics feed the consumer-lag metric.
+                .set("statistics.interval.ms", "5000");
             &config.consumer
         }
         ClientRole::RestoreConsumer => {

@@ -26,6 +26,11 @@ pub enum StoreBackend {
     InMemory,
 }
 
+/// Turns key bytes in a store's key format into the canonical bytes the store holds: decoded
+/// with the store's key serde and encoded again (so JSON keys are normalized, and bytes that
+/// do not decode are refused).
+pub(crate) type KeyCanonicalizer = Arc<dyn Fn(&[u8]) -> Result<Vec<u8>, SerdeError> + Send + Sync>;
+
 /// A store's declaration, shared by every task that instantiates it.
 #[derive(Clone)]
 pub struct StoreSpec {
@@ -39,6 +44,7 @@ pub struct StoreSpec {
     pub(crate) value_type: &'static str,
     pub(crate) key_format: &'static str,
     pub(crate) value_format: &'static str,
+    pub(crate) canonical_key: KeyCanonicalizer,
 }
 
 impl StoreSpec {
@@ -57,6 +63,15 @@ impl StoreSpec {
             caching,
             key_format: key_serde.format(),
             value_format: value_serde.format(),
+            canonical_key: {
+                let serde = key_serde.clone();
+                Arc::new(move |bytes: &[u8]| {
+                    let key = serde.deserialize(bytes)?;
+                    let mut out = Vec::with_capacity(bytes.len());
+                    serde.serialize(&key, &mut out)?;
+                    Ok(out)
+                })
+            },
             serdes: Arc::new((key_serde, value_serde)),
             key_type: std::any::type_name::<K>(),
             value_type: std::any::type_name::<V>(),

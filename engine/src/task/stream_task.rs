@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use tributary_state::{MemoryBudget, ReadOnlyKeyValueStore};
+use tributary_state::{ChangeFeed, MemoryBudget, ReadOnlyKeyValueStore};
 
 use crate::config::DeserializationHandler;
 use crate::error::StreamsError;
@@ -14,6 +14,7 @@ use crate::processor::PunctuationType;
 use crate::processor::node::{
     ErasedRef, Factory, InstantiateCx, NodeHooks, SourceOutcome, SourceRef,
 };
+use crate::query::StoreReader;
 use crate::record::{Headers, RawRecord};
 use crate::task::collector::RecordCollector;
 use crate::task::context::{TaskContext, TaskId, TaskMetrics, UNKNOWN_TIME};
@@ -354,6 +355,18 @@ impl StreamTask {
     /// The largest timestamp processed, or [`UNKNOWN_TIME`].
     pub fn stream_time(&self) -> i64 {
         self.cx.stream_time
+    }
+
+    /// Read handles and change feeds of the task's stores, for interactive queries.
+    pub(crate) fn queryable_stores(&self) -> Vec<(String, StoreReader, Arc<ChangeFeed>)> {
+        self.cx
+            .stores
+            .iter()
+            .map(|(name, entry)| {
+                let store = entry.store.borrow();
+                (name.clone(), store.read_only_handle(), store.feed())
+            })
+            .collect()
     }
 
     /// Read handles on the task's stores, by name.

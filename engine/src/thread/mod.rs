@@ -17,6 +17,8 @@ use rdkafka::message::{Headers as _, Message};
 use crate::config::StreamsConfig;
 use crate::error::StreamsError;
 use crate::kafka::{ClientRole, KafkaChangelogReader, KafkaCollector, client_config, kafka_error};
+use crate::metrics::Metrics;
+use crate::query::StoreRegistry;
 use crate::record::{Headers, RawRecord};
 use crate::task::TaskOptions;
 use crate::topology::Topology;
@@ -64,6 +66,16 @@ pub enum ThreadFailureResponse {
     ShutdownClient,
 }
 
+/// What every stream thread of an instance shares besides its configuration: where its
+/// stores are registered for queries, its metrics, its lifecycle.
+#[derive(Clone)]
+pub(crate) struct ThreadShared {
+    pub(crate) shutdown: Arc<AtomicBool>,
+    pub(crate) events: Arc<dyn ThreadEvents>,
+    pub(crate) registry: Arc<StoreRegistry>,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
 /// A running stream thread.
 pub(crate) struct StreamThread {
     handle: JoinHandle<Result<(), StreamsError>>,
@@ -77,22 +89,15 @@ impl StreamThread {
         topology: Topology,
         config: StreamsConfig,
         options: TaskOptions,
-        shutdown: Arc<AtomicBool>,
-        events: Arc<dyn ThreadEvents>,
+        shared: ThreadShared,
     ) -> Result<Self, StreamsError> {
         let name = format!("{}-stream-thread-{index}", config.application_id);
         let handle = std::thread::Builder::new()
             .name(name.clone())
             .spawn(move || {
+                let (shutdown, events) = (&shared.shutdown, shared.events.as_ref());
                 loop {
-                    let result = run(
-                        index,
-                        topology.clone(),
-                        &config,
-                        options.clone(),
-                        &shutdown,
-                        events.as_ref(),
-                    );
+                    let result = run(index, topology.clone(), &config, options.clone(), &shared);
                     let Err(error) = result else { return result };
                     tracing::error!(thread = index, %error, "stream thread failed");
                     let response = events.failed(index, &error);
@@ -137,17 +142,20 @@ fn run(
     topology: Topology,
     config: &StreamsConfig,
     options: TaskOptions,
-    shutdown: &AtomicBool,
-    events: &dyn ThreadEvents,
+    shared: &ThreadShared,
 ) -> Result<(), StreamsError> {
     let consumer: BaseConsumer<RebalanceContext> = client_config(config, ClientRole::Consumer)
-        .create_with_context(RebalanceContext)
+        .create_with_context(RebalanceContext {
+            metrics: shared.metrics.clone(),
+        })
         .map_err(kafka_error("create the consumer"))?;
     let manager = TaskManager::new(
         topology,
         options,
         KafkaCollector::new(config)?,
         KafkaChangelogReader::new(config)?,
+        shared.registry.clone(),
+        shared.metrics.clone(),
     );
     let topics = manager.source_topics();
     MANAGER.set(Some(manager));
@@ -156,7 +164,13 @@ fn run(
         .subscribe(&topic_refs)
         .map_err(kafka_error("subscribe to the source topics"))?;
 
-    let result = run_loop(index, &consumer, config, shutdown, events);
+    let result = run_loop(
+        index,
+        &consumer,
+        config,
+        &shared.shutdown,
+        shared.events.as_ref(),
+    );
     // After a clean stop, commit what was processed and close the tasks. After a failure,
     // close them without committing: the failed record and everything after the last
     // commit are processed again (at-least-once). Leaving the group afterwards revokes

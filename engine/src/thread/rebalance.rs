@@ -4,21 +4,38 @@
 //! polls.
 
 use std::cell::RefCell;
+use std::sync::Arc;
 
-use rdkafka::ClientContext;
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
+use rdkafka::{ClientContext, Statistics};
 
 use super::tasks::TaskManager;
+use crate::metrics::Metrics;
 
 thread_local! {
     /// The task manager of the stream thread running on this OS thread.
     pub(crate) static MANAGER: RefCell<Option<TaskManager>> = const { RefCell::new(None) };
 }
 
-/// The consumer context of a stream thread.
-pub(crate) struct RebalanceContext;
+/// The consumer context of a stream thread: rebalance callbacks, and librdkafka's
+/// statistics (every `statistics.interval.ms`) for the consumer-lag metric.
+pub(crate) struct RebalanceContext {
+    pub(crate) metrics: Arc<Metrics>,
+}
 
-impl ClientContext for RebalanceContext {}
+impl ClientContext for RebalanceContext {
+    fn stats(&self, statistics: Statistics) {
+        for (name, topic) in &statistics.topics {
+            for (partition, stats) in &topic.partitions {
+                // librdkafka reports -1 for the internal UA partition and for partitions it
+                // has no offsets for yet.
+                if *partition >= 0 && stats.consumer_lag >= 0 {
+                    self.metrics.lag(name, *partition, stats.consumer_lag);
+                }
+            }
+        }
+    }
+}
 
 impl ConsumerContext for RebalanceContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {

@@ -3,6 +3,7 @@
 //! revocation.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
@@ -10,6 +11,8 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use crate::error::StreamsError;
 use crate::kafka::{KafkaChangelogReader, KafkaCollector};
+use crate::metrics::{Metrics, TaskMetricHandles};
+use crate::query::StoreRegistry;
 use crate::record::RawRecord;
 use crate::task::{StreamTask, TaskId, TaskOptions};
 use crate::topology::Topology;
@@ -30,6 +33,13 @@ pub(crate) struct TaskManager {
     restoring: BTreeMap<TaskId, StreamTask>,
     /// When restoration progress was last logged.
     progress_logged: Instant,
+    /// Where queries find the tasks' stores.
+    registry: Arc<StoreRegistry>,
+    metrics: Arc<Metrics>,
+    /// Metric handles of every task, restoring ones included.
+    task_metrics: HashMap<TaskId, TaskMetricHandles>,
+    /// When the tasks last committed.
+    last_commit: Instant,
     /// An error raised inside a rebalance callback, surfaced by the thread's loop.
     pub(crate) failure: Option<StreamsError>,
     /// How many assignments this thread has received.
@@ -51,6 +61,8 @@ impl TaskManager {
         options: TaskOptions,
         collector: KafkaCollector,
         reader: KafkaChangelogReader,
+        registry: Arc<StoreRegistry>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         let sources = topology
             .subtopologies()
@@ -70,6 +82,10 @@ impl TaskManager {
             tasks: BTreeMap::new(),
             restoring: BTreeMap::new(),
             progress_logged: Instant::now(),
+            registry,
+            metrics,
+            task_metrics: HashMap::new(),
+            last_commit: Instant::now(),
             failure: None,
             assignments: 0,
             generation: 0,
@@ -93,6 +109,9 @@ impl TaskManager {
         if !self.tasks.contains_key(&id) && !self.restoring.contains_key(&id) {
             let collector = Box::new(self.collector.clone());
             let task = StreamTask::new(&self.topology, id, &self.options, collector)?;
+            self.registry.host(id, task.queryable_stores());
+            self.task_metrics.insert(id, self.metrics.task(id));
+            self.metrics.restoring(1);
             self.restoring.insert(id, task);
         }
         Ok(match self.tasks.get_mut(&id) {
@@ -130,7 +149,9 @@ impl TaskManager {
         };
         let id = *entry.key();
         let task = entry.get_mut();
-        if !task.restore_step(&mut self.reader, max_records)? {
+        let finished = task.restore_step(&mut self.reader, max_records)?;
+        self.metrics.restore_progress(id, task.restored_records());
+        if !finished {
             if self.progress_logged.elapsed() >= PROGRESS_LOG_INTERVAL {
                 self.progress_logged = Instant::now();
                 tracing::info!(task = %id, restored = task.restored_records(), waiting, "restoring");
@@ -142,6 +163,8 @@ impl TaskManager {
         let restored: u64 = report.stores.iter().map(|s| s.records).sum();
         tracing::info!(task = %id, restored, fallback = ?report.checkpoint_fallback, "task created");
         self.tasks.insert(id, task);
+        self.registry.activate(id);
+        self.metrics.restoring(-1);
         Ok(())
     }
 
@@ -165,8 +188,16 @@ impl TaskManager {
     pub(crate) fn process(&mut self) -> Result<usize, StreamsError> {
         let now = now_ms();
         let mut done = 0;
-        for task in self.tasks.values_mut() {
-            done += task.process(usize::MAX)?;
+        for (id, task) in &mut self.tasks {
+            let started = Instant::now();
+            let processed = task.process(usize::MAX)?;
+            if processed > 0
+                && let Some(handles) = self.task_metrics.get(id)
+            {
+                handles.records.inc_by(processed as u64);
+                handles.process.observe(started.elapsed().as_secs_f64());
+            }
+            done += processed;
             task.punctuate_wall_clock(now)?;
         }
         Ok(done)
@@ -198,6 +229,7 @@ impl TaskManager {
         &mut self,
         consumer: &BaseConsumer<C>,
     ) -> Result<(), StreamsError> {
+        let started = Instant::now();
         let mut offsets = TopicPartitionList::new();
         // Restoring tasks have processed nothing; committing them checkpoints their
         // restoration so far.
@@ -212,6 +244,12 @@ impl TaskManager {
             consumer
                 .commit(&offsets, CommitMode::Sync)
                 .map_err(crate::kafka::kafka_error("commit consumed offsets"))?;
+        }
+        self.metrics.committed(started.elapsed());
+        let interval = self.last_commit.elapsed();
+        self.last_commit = Instant::now();
+        for handles in self.task_metrics.values_mut() {
+            self.metrics.task_committed(handles, interval);
         }
         Ok(())
     }
@@ -238,8 +276,13 @@ impl TaskManager {
     /// Closes every task without committing.
     pub(crate) fn close_all(&mut self) {
         let restoring = std::mem::take(&mut self.restoring);
+        self.metrics.restoring(-(restoring.len() as i64));
         for (id, task) in std::mem::take(&mut self.tasks).into_iter().chain(restoring) {
             tracing::info!(task = %id, "task closed");
+            self.registry.release(id);
+            if let Some(handles) = self.task_metrics.remove(&id) {
+                self.metrics.task_closed(&handles);
+            }
             task.close();
         }
     }

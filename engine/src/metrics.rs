@@ -1,0 +1,279 @@
+//! Prometheus metrics of one instance, served at `GET /metrics`.
+//!
+//! Stream threads update counters and histograms once per task per round (never per
+//! record); gauges that are cheap to read on demand (store sizes) are computed when the
+//! metrics are scraped.
+
+use std::time::Duration;
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+use crate::query::StoreRegistry;
+use crate::task::TaskId;
+
+/// Latency buckets from 10 µs to 10 s.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0,
+];
+
+/// The metrics of an instance.
+pub struct Metrics {
+    registry: Registry,
+    records: IntCounterVec,
+    rate: prometheus::GaugeVec,
+    process: HistogramVec,
+    commit: Histogram,
+    lag: IntGaugeVec,
+    restored: IntGaugeVec,
+    restoring: IntGauge,
+    store_entries: IntGaugeVec,
+    http_requests: IntCounterVec,
+    http_latency: HistogramVec,
+}
+
+/// The metric handles of one task, looked up once when the task is created.
+pub(crate) struct TaskMetricHandles {
+    task: String,
+    pub(crate) records: IntCounter,
+    pub(crate) process: Histogram,
+    /// Records counted when the rate was last computed.
+    rate_mark: u64,
+}
+
+fn register<M: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: M) -> M {
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("metric names are unique and valid");
+    metric
+}
+
+impl Metrics {
+    /// Fresh metrics, all zero.
+    pub fn new() -> Self {
+        let registry = Registry::new_custom(Some("tributary".into()), None)
+            .expect("the prefix is a valid metric name");
+        let latency = |name: &str, help: &str| {
+            HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec())
+        };
+        let r = &registry;
+        Self {
+            records: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new("task_records_processed_total", "Records a task processed."),
+                    &["task"],
+                )
+                .expect("valid metric"),
+            ),
+            rate: register(
+                r,
+                prometheus::GaugeVec::new(
+                    Opts::new(
+                        "task_records_per_second",
+                        "Records a task processed per second over its last commit interval.",
+                    ),
+                    &["task"],
+                )
+                .expect("valid metric"),
+            ),
+            process: register(
+                r,
+                HistogramVec::new(
+                    latency(
+                        "task_process_batch_seconds",
+                        "Time a task took to process the records it had buffered in one round.",
+                    ),
+                    &["task"],
+                )
+                .expect("valid metric"),
+            ),
+            commit: register(
+                r,
+                Histogram::with_opts(latency(
+                    "commit_seconds",
+                    "Time a stream thread took to commit: caches, stores, producer, checkpoints, offsets.",
+                ))
+                .expect("valid metric"),
+            ),
+            lag: register(
+                r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "consumer_lag_records",
+                        "Records between a partition's consumed position and its end (librdkafka statistics, every 5 s).",
+                    ),
+                    &["topic", "partition"],
+                )
+                .expect("valid metric"),
+            ),
+            restored: register(
+                r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "task_restored_records",
+                        "Changelog records a restoring task has applied so far.",
+                    ),
+                    &["task"],
+                )
+                .expect("valid metric"),
+            ),
+            restoring: register(
+                r,
+                IntGauge::new("restoring_tasks", "Tasks still restoring their stores.")
+                    .expect("valid metric"),
+            ),
+            store_entries: register(
+                r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "store_entries",
+                        "Approximate entries of a hosted store partition.",
+                    ),
+                    &["store", "partition"],
+                )
+                .expect("valid metric"),
+            ),
+            http_requests: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new("http_requests_total", "HTTP requests served."),
+                    &["route", "status"],
+                )
+                .expect("valid metric"),
+            ),
+            http_latency: register(
+                r,
+                HistogramVec::new(
+                    latency("http_request_seconds", "Time to answer an HTTP request."),
+                    &["route"],
+                )
+                .expect("valid metric"),
+            ),
+            registry,
+        }
+    }
+
+    /// The handles of task `id`'s metrics.
+    pub(crate) fn task(&self, id: TaskId) -> TaskMetricHandles {
+        let task = id.to_string();
+        TaskMetricHandles {
+            records: self.records.with_label_values(&[&task]),
+            process: self.process.with_label_values(&[&task]),
+            rate_mark: 0,
+            task,
+        }
+    }
+
+    /// Task metrics at a commit: the processing rate over `elapsed` since the last one.
+    pub(crate) fn task_committed(&self, handles: &mut TaskMetricHandles, elapsed: Duration) {
+        let total = handles.records.get();
+        let rate = (total - handles.rate_mark) as f64 / elapsed.as_secs_f64().max(1e-3);
+        handles.rate_mark = total;
+        self.rate.with_label_values(&[&handles.task]).set(rate);
+    }
+
+    /// A task closed: its series go away.
+    pub(crate) fn task_closed(&self, handles: &TaskMetricHandles) {
+        let labels = [handles.task.as_str()];
+        let _ = self.records.remove_label_values(&labels);
+        let _ = self.rate.remove_label_values(&labels);
+        let _ = self.process.remove_label_values(&labels);
+        let _ = self.restored.remove_label_values(&labels);
+    }
+
+    /// A thread committed in `elapsed`.
+    pub(crate) fn committed(&self, elapsed: Duration) {
+        self.commit.observe(elapsed.as_secs_f64());
+    }
+
+    /// The lag of `topic`/`partition`, from librdkafka's statistics.
+    pub(crate) fn lag(&self, topic: &str, partition: i32, lag: i64) {
+        self.lag
+            .with_label_values(&[topic, &partition.to_string()])
+            .set(lag.max(0));
+    }
+
+    /// Restoration progress of task `id`.
+    pub(crate) fn restore_progress(&self, id: TaskId, restored: u64) {
+        self.restored
+            .with_label_values(&[&id.to_string()])
+            .set(restored as i64);
+    }
+
+    /// A task started (+1) or finished (-1) restoring.
+    pub(crate) fn restoring(&self, delta: i64) {
+        self.restoring.add(delta);
+    }
+
+    /// An HTTP request on `route` answered with `status` after `elapsed`.
+    pub fn http_request(&self, route: &str, status: u16, elapsed: Duration) {
+        self.http_requests
+            .with_label_values(&[route, &status.to_string()])
+            .inc();
+        self.http_latency
+            .with_label_values(&[route])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Every metric in Prometheus' text format, store sizes read from `stores` now.
+    pub fn render(&self, stores: &StoreRegistry) -> String {
+        self.store_entries.reset();
+        for (index, partition, _) in stores.snapshot() {
+            if let Some(hosted) = stores.hosted(index, partition) {
+                let entries = hosted.reader.approximate_num_entries().unwrap_or(0);
+                let name = stores.stores()[index].spec.name();
+                self.store_entries
+                    .with_label_values(&[name, &partition.to_string()])
+                    .set(entries as i64);
+            }
+        }
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding of gathered metrics does not fail");
+        String::from_utf8(out).expect("the text format is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_series_appear_and_go_away() {
+        let metrics = Metrics::new();
+        let id = TaskId {
+            subtopology: 0,
+            partition: 3,
+        };
+        let mut handles = metrics.task(id);
+        handles.records.inc_by(500);
+        metrics.task_committed(&mut handles, Duration::from_secs(2));
+        let topology = crate::StreamsBuilder::new();
+        topology.stream::<String, String>(
+            "in",
+            crate::dsl::Consumed::with(crate::serde::StringSerde, crate::serde::StringSerde),
+        );
+        let stores = StoreRegistry::new(&topology.build().unwrap());
+        let text = metrics.render(&stores);
+        assert!(
+            text.contains("tributary_task_records_processed_total{task=\"0_3\"} 500"),
+            "{text}"
+        );
+        assert!(
+            text.contains("tributary_task_records_per_second{task=\"0_3\"} 250"),
+            "{text}"
+        );
+        metrics.task_closed(&handles);
+        assert!(!metrics.render(&stores).contains("task=\"0_3\""));
+    }
+}
