@@ -28,6 +28,9 @@ pub const HEARTBEAT: Duration = Duration::from_secs(3);
 /// How old an instance's last record may be before the instance counts as gone.
 pub const EXPIRY: Duration = Duration::from_secs(10);
 
+/// Records of other instances read between two checks of whether to publish.
+const READS_PER_ROUND: usize = 1000;
+
 /// The topic instances publish themselves to.
 pub fn instances_topic(application_id: &str) -> String {
     format!("{application_id}-instances")
@@ -246,10 +249,13 @@ impl Publisher {
         while !stop.load(Ordering::Acquire) {
             self.publish_if_due();
             self.producer.poll(Duration::ZERO);
-            while let Some(polled) = consumer.poll(Duration::from_millis(100)) {
-                match polled {
-                    Ok(message) => self.read(&message),
-                    Err(error) => {
+            // A bounded number per round, so that publishing keeps its rhythm however many
+            // instances there are.
+            for _ in 0..READS_PER_ROUND {
+                match consumer.poll(Duration::from_millis(100)) {
+                    None => break,
+                    Some(Ok(message)) => self.read(&message),
+                    Some(Err(error)) => {
                         tracing::warn!(%error, "reading the instances topic failed; retrying");
                         break;
                     }
