@@ -13,6 +13,7 @@
 //! | [`cache`] | the [`RecordCache`] that collapses repeated updates between commits |
 //! | [`caching`] | [`CachingKeyValueStore`]: cache, change logging and store stacked for a task |
 //! | [`checkpoint`] | the atomically written [`Checkpoint`] file of changelog offsets |
+//! | [`window`] | [`SegmentedWindowStore`]: window stores in time segments, RocksDB or in memory |
 //! | [`feed`] | the [`ChangeFeed`] that hands a store's applied writes to subscribers |
 //!
 //! Stores are durable through their changelog, not through RocksDB's write-ahead log:
@@ -29,6 +30,7 @@ pub mod feed;
 pub mod kv;
 pub mod memory;
 pub mod rocksdb;
+pub mod window;
 
 pub use cache::{CacheEntry, RecordCache};
 pub use caching::{CachingKeyValueStore, FlushedEntry};
@@ -41,3 +43,4 @@ pub use feed::{AppliedChange, ChangeFeed, ChangeSubscriber, Delivery, FeedEnd};
 pub use kv::{KeyValue, KeyValueStore, KvIter, ReadOnlyKeyValueStore, WriteEntry};
 pub use memory::InMemoryKeyValueStore;
 pub use rocksdb::{MemoryBudget, RocksDbKeyValueStore};
+pub use window::{SegmentedWindowStore, WindowReader};

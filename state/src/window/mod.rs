@@ -1,0 +1,68 @@
+//! Window stores: values per key and window start time, kept for a retention period and
+//! dropped a time segment at a time.
+//!
+//! A window store holds `(key, window start) → value`. Its data is split into segments of
+//! `segment_interval` milliseconds of window start time, each a key-value store of its own
+//! (a RocksDB instance in its own directory, or an in-memory map): when stream time has
+//! moved more than `retention` past a segment's end, the whole segment is dropped, which is
+//! much cheaper than deleting its keys one by one. Inside a segment, and in the changelog,
+//! an entry's key is [`window_key`]: the record key followed by the window start, so the
+//! windows of one key sit next to each other in time order.
+
+mod segmented;
+
+pub use segmented::{SegmentedWindowStore, WindowReader};
+
+/// One write to a window store: key, window start, and the value (`None` deletes).
+pub type WindowWrite<'a> = (&'a [u8], i64, Option<&'a [u8]>);
+
+/// One window of one key: its start time and value.
+pub type WindowValue = (i64, Vec<u8>);
+
+/// One window of any key: key, start time, value.
+pub type KeyWindowValue = (Vec<u8>, i64, Vec<u8>);
+
+/// The store and changelog key of `key`'s window starting at `start`: the key's bytes, then
+/// the start as eight big-endian bytes with the sign bit flipped (so byte order is time
+/// order, negative times included).
+pub fn window_key(key: &[u8], start: i64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(key.len() + 8);
+    out.extend_from_slice(key);
+    out.extend_from_slice(&encode_time(start));
+    out
+}
+
+/// The record key and window start of a [`window_key`]; `None` when `bytes` is shorter
+/// than a timestamp.
+pub fn split_window_key(bytes: &[u8]) -> Option<(&[u8], i64)> {
+    let split = bytes.len().checked_sub(8)?;
+    let (key, time) = bytes.split_at(split);
+    Some((key, decode_time(time.try_into().ok()?)))
+}
+
+fn encode_time(time: i64) -> [u8; 8] {
+    ((time as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+fn decode_time(bytes: [u8; 8]) -> i64 {
+    (u64::from_be_bytes(bytes) ^ (1 << 63)) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_keys_order_by_key_then_time() {
+        let keys = [
+            window_key(b"a", -5),
+            window_key(b"a", 0),
+            window_key(b"a", 7),
+            window_key(b"a", i64::MAX),
+            window_key(b"b", i64::MIN),
+        ];
+        assert!(keys.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(split_window_key(&keys[0]), Some((&b"a"[..], -5)));
+        assert_eq!(split_window_key(b"short"), None);
+    }
+}
