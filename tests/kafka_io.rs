@@ -161,6 +161,7 @@ fn a_task_restores_its_store_from_the_changelog_on_the_broker() {
         cache_max_bytes: 1 << 20,
         budget: MemoryBudget::new(16 << 20),
         deserialization_handler: tributary::engine::DeserializationHandler::Fail,
+        invalid_timestamp_handler: Default::default(),
         partitions: partitions.clone(),
     };
     let id = TaskId {

@@ -114,6 +114,7 @@ fn options(dir: &std::path::Path) -> TaskOptions {
         cache_max_bytes: 1 << 20,
         budget: MemoryBudget::new(16 << 20),
         deserialization_handler: DeserializationHandler::Fail,
+        invalid_timestamp_handler: Default::default(),
         partitions: Arc::new(partitions),
     }
 }

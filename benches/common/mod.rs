@@ -58,6 +58,7 @@ pub fn task(topology: &Topology, partitions: &[(&str, i32)]) -> (StreamTask, tem
         cache_max_bytes: 10 << 20,
         budget: MemoryBudget::new(128 << 20),
         deserialization_handler: DeserializationHandler::Fail,
+        invalid_timestamp_handler: Default::default(),
         partitions: Arc::new(
             partitions
                 .iter()

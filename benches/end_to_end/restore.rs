@@ -66,6 +66,7 @@ pub fn measure(config: &StreamsConfig, records: u64, keys: u64) -> (Run, Run) {
         cache_max_bytes: 10 << 20,
         budget: MemoryBudget::new(256 << 20),
         deserialization_handler: DeserializationHandler::Fail,
+        invalid_timestamp_handler: Default::default(),
         partitions: Arc::new(partitions),
     };
     let mut reader = KafkaChangelogReader::new(config).unwrap();

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::error::StreamsError;
+use crate::time::InvalidTimestampHandler;
 
 /// What a task does with a record whose key or value cannot be deserialized
 /// (`default.deserialization.exception.handler`).
@@ -41,6 +42,7 @@ pub enum ProcessingGuarantee {
 /// | `application.server` | [`StreamsConfig::application_server`] | `127.0.0.1:8080` |
 /// | `query.auth.token` | [`StreamsConfig::query_auth_token`] | none |
 /// | `default.deserialization.exception.handler` | [`StreamsConfig::deserialization_handler`] | `fail` (or `log_and_continue`) |
+/// | `default.invalid.timestamp.handler` | [`StreamsConfig::invalid_timestamp_handler`] | `fail` (or `log_and_skip`) |
 /// | `consumer.<key>`, `producer.<key>`, `admin.<key>` | passed to librdkafka for that client | |
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamsConfig {
@@ -65,6 +67,8 @@ pub struct StreamsConfig {
     pub processing_guarantee: ProcessingGuarantee,
     /// What to do with undeserializable records.
     pub deserialization_handler: DeserializationHandler,
+    /// What to do with records without a valid timestamp.
+    pub invalid_timestamp_handler: InvalidTimestampHandler,
     /// Where this instance serves interactive queries, `host:port`, as the other instances
     /// reach it (port 0 picks a free port; `none` turns the server off).
     pub application_server: Option<String>,
@@ -93,6 +97,7 @@ impl StreamsConfig {
             commit_interval_ms: 30_000,
             processing_guarantee: ProcessingGuarantee::AtLeastOnce,
             deserialization_handler: DeserializationHandler::Fail,
+            invalid_timestamp_handler: InvalidTimestampHandler::Fail,
             application_server: Some("127.0.0.1:8080".to_owned()),
             query_auth_token: None,
             consumer: BTreeMap::new(),
@@ -177,6 +182,17 @@ impl StreamsConfig {
             "statestore.cache.max.bytes" => self.cache_max_bytes = number(value)? as usize,
             "rocksdb.memory.bytes" => self.memory_budget_bytes = number(value)? as usize,
             "commit.interval.ms" => self.commit_interval_ms = number(value)?,
+            "default.invalid.timestamp.handler" => {
+                self.invalid_timestamp_handler = match value {
+                    "fail" => InvalidTimestampHandler::Fail,
+                    "log_and_skip" => InvalidTimestampHandler::LogAndSkip,
+                    other => {
+                        return Err(bad(format!(
+                            "`{other}` is not a handler; use `fail` or `log_and_skip`"
+                        )));
+                    }
+                }
+            }
             "application.server" => {
                 let value = value.trim();
                 self.application_server = match value {
@@ -260,6 +276,7 @@ impl StreamsConfig {
         "application.server",
         "query.auth.token",
         "default.deserialization.exception.handler",
+        "default.invalid.timestamp.handler",
     ];
 }
 

@@ -138,6 +138,18 @@ pub enum StreamsError {
         /// The serde's error.
         source: SerdeError,
     },
+    /// A record's timestamp extractor found no valid (present, non-negative) timestamp.
+    #[error(
+        "the record at topic `{topic}` partition {partition} offset {offset} has no valid timestamp (missing or negative); fix the producer or the timestamp extractor, or set `default.invalid.timestamp.handler = log_and_skip`"
+    )]
+    InvalidTimestamp {
+        /// The source topic.
+        topic: String,
+        /// The source partition.
+        partition: i32,
+        /// The record's offset.
+        offset: i64,
+    },
     /// A record could not be serialized for a sink, repartition topic or store.
     #[error("cannot serialize the {part} of a record for `{target}`: {source}")]
     Serialization {

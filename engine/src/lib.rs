@@ -12,6 +12,7 @@
 //! | [`kafka`] | Kafka I/O through rdkafka: internal topics, the producer-backed collector, the restore reader |
 //! | [`serde`] | serdes for bytes, strings, big-endian integers and JSON |
 //! | [`partitioner`] | Kafka's Java-compatible murmur2 partitioner |
+//! | [`time`] | event time: [`TimestampExtractor`] and the invalid-timestamp handler |
 //! | [`config`] | [`StreamsConfig`] |
 //! | [`query`] | interactive queries over HTTP: store registry, instance directory, routing, subscriptions |
 //! | [`metrics`] | the Prometheus metrics an instance serves |
@@ -55,6 +56,7 @@ pub mod store;
 mod streams;
 pub mod task;
 mod thread;
+pub mod time;
 pub mod topology;
 
 pub use config::{DeserializationHandler, ProcessingGuarantee, StreamsConfig};
@@ -64,4 +66,5 @@ pub use error::{RecordPart, StreamsError, TopologyError};
 pub use record::{Change, Headers, RawRecord, Record};
 pub use streams::{KafkaStreams, StreamsState};
 pub use thread::ThreadFailureResponse;
+pub use time::{InvalidTimestampHandler, TimestampExtractor};
 pub use topology::Topology;

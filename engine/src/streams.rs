@@ -326,6 +326,7 @@ impl KafkaStreams {
             cache_max_bytes: self.config.cache_max_bytes / tasks,
             budget: MemoryBudget::new(self.config.memory_budget_bytes),
             deserialization_handler: self.config.deserialization_handler,
+            invalid_timestamp_handler: self.config.invalid_timestamp_handler,
             partitions: Arc::new(partitions),
         };
         self.state_lock = Some(state_lock);

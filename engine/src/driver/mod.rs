@@ -94,6 +94,7 @@ impl DriverBuilder {
             cache_max_bytes: self.config.cache_max_bytes,
             budget: MemoryBudget::new(self.config.memory_budget_bytes.min(64 << 20)),
             deserialization_handler: self.config.deserialization_handler,
+            invalid_timestamp_handler: self.config.invalid_timestamp_handler,
             partitions: Arc::new(counts),
         };
         let mut tasks = Vec::new();
@@ -397,6 +398,8 @@ impl TopologyTestDriver {
             .fold(TaskMetrics::default(), |a, m| TaskMetrics {
                 processed: a.processed + m.processed,
                 skipped_deserialization: a.skipped_deserialization + m.skipped_deserialization,
+                skipped_invalid_timestamp: a.skipped_invalid_timestamp
+                    + m.skipped_invalid_timestamp,
                 punctuations: a.punctuations + m.punctuations,
             })
     }

@@ -52,6 +52,7 @@ impl StreamsBuilder {
             consumed.name,
             consumed.key_serde.clone(),
             consumed.value_serde.clone(),
+            consumed.timestamp_extractor,
         );
         KStream {
             graph: self.graph.clone(),

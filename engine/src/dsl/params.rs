@@ -4,12 +4,14 @@ use std::sync::Arc;
 
 use crate::serde::{Serde, SerdeRef};
 use crate::store::StoreBackend;
+use crate::time::TimestampExtractor;
 
 /// How a source topic is read: key and value serdes, and optionally the source's name.
 pub struct Consumed<K, V> {
     pub(crate) key_serde: SerdeRef<K>,
     pub(crate) value_serde: SerdeRef<V>,
     pub(crate) name: Option<String>,
+    pub(crate) timestamp_extractor: TimestampExtractor,
 }
 
 impl<K, V> Consumed<K, V> {
@@ -19,12 +21,20 @@ impl<K, V> Consumed<K, V> {
             key_serde: Arc::new(key_serde),
             value_serde: Arc::new(value_serde),
             name: None,
+            timestamp_extractor: TimestampExtractor::RecordTimestamp,
         }
     }
 
     /// Names the source node.
     pub fn with_name(mut self, name: &str) -> Self {
         self.name = Some(name.to_owned());
+        self
+    }
+
+    /// Takes each record's event time from `extractor` instead of the Kafka record's
+    /// timestamp. Records without a valid timestamp go to `default.invalid.timestamp.handler`.
+    pub fn with_timestamp_extractor(mut self, extractor: TimestampExtractor) -> Self {
+        self.timestamp_extractor = extractor;
         self
     }
 }

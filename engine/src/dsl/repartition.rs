@@ -38,7 +38,12 @@ pub(crate) fn repartition<K: Data, V: Data>(
         },
         parents: Vec::new(),
         stores: Vec::new(),
-        factory: super::source::factory(key_serde, value_serde),
+        // The writer put the extracted timestamp on the repartitioned record.
+        factory: super::source::factory(
+            key_serde,
+            value_serde,
+            crate::time::TimestampExtractor::RecordTimestamp,
+        ),
     })
 }
 

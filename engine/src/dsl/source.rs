@@ -10,15 +10,21 @@ use crate::processor::node::{
 use crate::record::{RawRecord, Record};
 use crate::serde::{SerdeRef, decode};
 use crate::task::TaskContext;
+use crate::time::TimestampExtractor;
 use crate::topology::graph::{NodeDraft, Role, SharedGraph, TopicRef};
 
 struct Source<K, V> {
     key_serde: SerdeRef<K>,
     value_serde: SerdeRef<V>,
+    extractor: TimestampExtractor,
     forward: Forward<K, V>,
 }
 
 impl<K: Clone + 'static, V: Clone + 'static> SourceNode for Source<K, V> {
+    fn extract_timestamp(&self, raw: &RawRecord) -> Option<i64> {
+        self.extractor.extract(raw)
+    }
+
     fn process_raw(
         &mut self,
         cx: &mut TaskContext,
@@ -43,15 +49,17 @@ impl<K: Clone + 'static, V: Clone + 'static> SourceNode for Source<K, V> {
     }
 }
 
-/// A source reading keys and values with these serdes.
+/// A source reading keys and values with these serdes and timestamps with `extractor`.
 pub(crate) fn factory<K: Clone + 'static, V: Clone + 'static>(
     key_serde: SerdeRef<K>,
     value_serde: SerdeRef<V>,
+    extractor: TimestampExtractor,
 ) -> Factory {
     source_factory::<K, V>(move |_, forward| {
         let source = Source {
             key_serde: key_serde.clone(),
             value_serde: value_serde.clone(),
+            extractor: extractor.clone(),
             forward,
         };
         Ok(Rc::new(RefCell::new(source)) as SourceRef)
@@ -65,6 +73,7 @@ pub(crate) fn add<K: Clone + 'static, V: Clone + 'static>(
     name: Option<String>,
     key_serde: SerdeRef<K>,
     value_serde: SerdeRef<V>,
+    extractor: TimestampExtractor,
 ) -> usize {
     graph.borrow_mut().add_node(NodeDraft {
         kind: "source",
@@ -74,6 +83,6 @@ pub(crate) fn add<K: Clone + 'static, V: Clone + 'static>(
         },
         parents: Vec::new(),
         stores: Vec::new(),
-        factory: factory(key_serde, value_serde),
+        factory: factory(key_serde, value_serde, extractor),
     })
 }

@@ -31,6 +31,9 @@ pub(crate) enum SourceOutcome {
 
 /// A node that receives raw records from an input partition.
 pub(crate) trait SourceNode {
+    /// The record's event time by the source's extractor; `None` when invalid.
+    fn extract_timestamp(&self, raw: &RawRecord) -> Option<i64>;
+
     fn process_raw(
         &mut self,
         cx: &mut TaskContext,

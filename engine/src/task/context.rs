@@ -34,6 +34,9 @@ pub struct TaskMetrics {
     /// Records skipped because they could not be deserialized (with the
     /// log-and-continue handler).
     pub skipped_deserialization: u64,
+    /// Records skipped because their timestamp was missing or negative (with the
+    /// log-and-skip handler).
+    pub skipped_invalid_timestamp: u64,
     /// Punctuations run.
     pub punctuations: u64,
 }

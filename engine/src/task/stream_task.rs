@@ -20,7 +20,11 @@ use crate::task::collector::RecordCollector;
 use crate::task::context::{TaskContext, TaskId, TaskMetrics, UNKNOWN_TIME};
 use crate::task::restore::{ChangelogReader, RestoreReport};
 use crate::task::state_manager::StateManager;
+use crate::time::InvalidTimestampHandler;
 use crate::topology::Topology;
+
+/// The timestamp a queued record carries when its extractor found no valid one.
+const INVALID_TIMESTAMP: i64 = -1;
 
 /// What a task needs from its process: identity, where state lives, and limits.
 #[derive(Clone)]
@@ -35,6 +39,8 @@ pub struct TaskOptions {
     pub budget: MemoryBudget,
     /// What to do with records that cannot be deserialized.
     pub deserialization_handler: DeserializationHandler,
+    /// What to do with records whose timestamp is missing or negative.
+    pub invalid_timestamp_handler: InvalidTimestampHandler,
     /// Partition counts of every topic the task reads or writes (resolved names).
     pub partitions: Arc<HashMap<String, i32>>,
 }
@@ -58,6 +64,7 @@ pub struct StreamTask {
     hooks: Vec<Rc<RefCell<dyn NodeHooks>>>,
     state: StateManager,
     handler: DeserializationHandler,
+    timestamp_handler: InvalidTimestampHandler,
     initialized: bool,
 }
 
@@ -150,6 +157,7 @@ impl StreamTask {
             hooks,
             state,
             handler: options.deserialization_handler,
+            timestamp_handler: options.invalid_timestamp_handler,
             initialized: false,
         })
     }
@@ -213,7 +221,14 @@ impl StreamTask {
             .iter_mut()
             .find(|q| &*q.topic == topic)
             .unwrap_or_else(|| panic!("task {} does not read topic `{topic}`", self.id));
-        queue.records.extend(records);
+        let source = queue.source.clone();
+        let source = source.borrow();
+        queue.records.extend(records.into_iter().map(|mut raw| {
+            // Ordered and timed by event time; an invalid one is marked with -1 and handled
+            // when its turn comes.
+            raw.timestamp = source.extract_timestamp(&raw).unwrap_or(INVALID_TIMESTAMP);
+            raw
+        }));
     }
 
     /// Records queued and not yet processed.
@@ -258,6 +273,22 @@ impl StreamTask {
                 .records
                 .pop_front()
                 .expect("next_queue picked a non-empty queue");
+            if raw.timestamp == INVALID_TIMESTAMP {
+                let error = StreamsError::InvalidTimestamp {
+                    topic: queue.topic.to_string(),
+                    partition: queue.partition,
+                    offset: raw.offset,
+                };
+                match self.timestamp_handler {
+                    InvalidTimestampHandler::Fail => return Err(error),
+                    InvalidTimestampHandler::LogAndSkip => {
+                        tracing::warn!(task = %self.id, %error, "skipping a record without a valid timestamp");
+                        self.cx.metrics.skipped_invalid_timestamp += 1;
+                        queue.consumed = Some(raw.offset + 1);
+                        continue;
+                    }
+                }
+            }
             let headers = std::mem::take(&mut raw.headers);
             self.cx.set_current(
                 &queue.topic,

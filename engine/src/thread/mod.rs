@@ -222,7 +222,8 @@ fn run_loop(
             let message = polled.map_err(kafka_error("poll the source topics"))?;
             let record = RawRecord {
                 offset: message.offset(),
-                timestamp: message.timestamp().to_millis().unwrap_or(0),
+                // No timestamp (-1) is invalid: the extractor decides what a record's time is.
+                timestamp: message.timestamp().to_millis().unwrap_or(-1),
                 key: message.key().map(<[u8]>::to_vec),
                 value: message.payload().map(<[u8]>::to_vec),
                 headers: message.headers().map_or_else(Headers::new, |h| {

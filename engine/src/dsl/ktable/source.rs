@@ -21,6 +21,7 @@ pub(crate) fn table<K: Data, V: Data>(
         consumed.name,
         consumed.key_serde.clone(),
         nullable,
+        consumed.timestamp_extractor,
     );
     let update: Arc<Update<K, Option<V>, V>> = Arc::new(|_, value, _| value);
     materialize(
