@@ -63,6 +63,14 @@ pub enum TopologyError {
         /// How to name it.
         fix: String,
     },
+    /// A windowed operator's windows or store retention cannot work.
+    #[error("windowed operator `{operator}`: {reason}")]
+    InvalidWindows {
+        /// The operator.
+        operator: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A serde needed to write bytes was not given.
     #[error("operator `{operator}` needs a {part} serde to {why}; {fix}")]
     MissingSerde {

@@ -12,6 +12,7 @@
 //! | [`kafka`] | Kafka I/O through rdkafka: internal topics, the producer-backed collector, the restore reader |
 //! | [`serde`] | serdes for bytes, strings, big-endian integers and JSON |
 //! | [`partitioner`] | Kafka's Java-compatible murmur2 partitioner |
+//! | [`window`] | [`TimeWindows`], [`Windowed`] keys and their serde |
 //! | [`time`] | event time: [`TimestampExtractor`] and the invalid-timestamp handler |
 //! | [`config`] | [`StreamsConfig`] |
 //! | [`query`] | interactive queries over HTTP: store registry, instance directory, routing, subscriptions |
@@ -58,6 +59,7 @@ pub mod task;
 mod thread;
 pub mod time;
 pub mod topology;
+pub mod window;
 
 pub use config::{DeserializationHandler, ProcessingGuarantee, StreamsConfig};
 pub use driver::TopologyTestDriver;
@@ -68,3 +70,4 @@ pub use streams::{KafkaStreams, StreamsState};
 pub use thread::ThreadFailureResponse;
 pub use time::{InvalidTimestampHandler, TimestampExtractor};
 pub use topology::Topology;
+pub use window::{TimeWindows, Window, Windowed, WindowedSerde};

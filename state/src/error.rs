@@ -34,6 +34,16 @@ pub enum StateError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A key written to a window store does not end in a window start.
+    #[error(
+        "window store `{store}` cannot take a key of {len} bytes: window keys are the record key followed by the 8-byte window start"
+    )]
+    BadWindowKey {
+        /// The store.
+        store: String,
+        /// The key's length.
+        len: usize,
+    },
     /// The changelog sink refused a record (for example, the producer's queue is closed).
     #[error("cannot log a change of store `{store}` to `{topic}`: {reason}")]
     Changelog {

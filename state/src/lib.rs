@@ -43,4 +43,4 @@ pub use feed::{AppliedChange, ChangeFeed, ChangeSubscriber, Delivery, FeedEnd};
 pub use kv::{KeyValue, KeyValueStore, KvIter, ReadOnlyKeyValueStore, WriteEntry};
 pub use memory::InMemoryKeyValueStore;
 pub use rocksdb::{MemoryBudget, RocksDbKeyValueStore};
-pub use window::{SegmentedWindowStore, WindowReader};
+pub use window::{SegmentedWindowStore, WindowKeyValueStore, WindowReader};

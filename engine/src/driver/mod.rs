@@ -400,6 +400,7 @@ impl TopologyTestDriver {
                 skipped_deserialization: a.skipped_deserialization + m.skipped_deserialization,
                 skipped_invalid_timestamp: a.skipped_invalid_timestamp
                     + m.skipped_invalid_timestamp,
+                dropped_late: a.dropped_late + m.dropped_late,
                 punctuations: a.punctuations + m.punctuations,
             })
     }

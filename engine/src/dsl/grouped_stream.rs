@@ -17,7 +17,7 @@ pub struct KGroupedStream<K, V> {
 impl<K: Data, V: Data> KGroupedStream<K, V> {
     /// The node aggregations read from: the stream itself, or a repartition topic after it
     /// when its key may have changed.
-    fn input(&self, operator: &str) -> usize {
+    pub(crate) fn input(&self, operator: &str) -> usize {
         let s = &self.stream;
         if !s.repartition_required {
             return s.node;

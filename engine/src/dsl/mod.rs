@@ -11,6 +11,7 @@ mod repartition;
 mod sink;
 mod source;
 mod table_changes;
+mod windowed;
 
 pub use builder::StreamsBuilder;
 pub use grouped_stream::KGroupedStream;
@@ -19,6 +20,7 @@ pub use kstream::KStream;
 pub use kstream::split::BranchedKStream;
 pub use ktable::KTable;
 pub use params::{Consumed, Grouped, Materialized, Produced};
+pub use windowed::{BufferFull, EmitStrategy, FinalResults, TimeWindowedKStream};
 
 /// What records' keys and values must be: cloneable (a record sent to several downstream
 /// operators is cloned) and owned.

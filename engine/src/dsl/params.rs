@@ -131,6 +131,8 @@ pub struct Materialized<K, V> {
     pub(crate) backend: StoreBackend,
     pub(crate) caching: bool,
     pub(crate) logging: bool,
+    /// For window stores: how long windows are kept (default: window size + grace).
+    pub(crate) retention: Option<std::time::Duration>,
 }
 
 impl<K, V> Default for Materialized<K, V> {
@@ -142,6 +144,7 @@ impl<K, V> Default for Materialized<K, V> {
             backend: StoreBackend::RocksDb,
             caching: true,
             logging: true,
+            retention: None,
         }
     }
 }
@@ -158,6 +161,14 @@ impl<K, V> Materialized<K, V> {
             name: Some(name.to_owned()),
             ..Self::default()
         }
+    }
+
+    /// For a windowed aggregation's store: keeps windows `retention` after stream time
+    /// passes their start (at least window size + grace, the default), so that interactive
+    /// queries can read closed windows for that long.
+    pub fn with_retention(mut self, retention: std::time::Duration) -> Self {
+        self.retention = Some(retention);
+        self
     }
 
     /// Sets the key serde.

@@ -30,34 +30,34 @@ struct Materializer<K, Vin, VS> {
     _input: PhantomData<fn(Vin)>,
 }
 
-impl<K: Data, Vin, VS: Data> Materializer<K, Vin, VS> {
-    fn forward_flushed(
-        &self,
-        cx: &mut TaskContext,
-        flushed: Vec<FlushedEntry>,
-    ) -> Result<(), StreamsError> {
-        // A table nothing reads from (a terminal aggregation) forwards nothing, so there is
-        // nothing to decode either.
-        if self.forward.children.is_empty() {
-            return Ok(());
-        }
-        for entry in &flushed {
-            let (key, change, timestamp) = self.store.decode_flushed(entry)?;
-            if change.new.is_none() && change.old.is_none() {
-                continue;
-            }
-            self.forward.send(
-                cx,
-                Record {
-                    key,
-                    value: change,
-                    timestamp,
-                    headers: Headers::new(),
-                },
-            )?;
-        }
-        Ok(())
+/// Forwards the entries `store` wrote through (its cache let them go) as changes.
+pub(crate) fn forward_flushed<K: Data, VS: Data>(
+    store: &KeyValueStore<K, VS>,
+    forward: &Forward<K, Change<VS>>,
+    cx: &mut TaskContext,
+    flushed: Vec<FlushedEntry>,
+) -> Result<(), StreamsError> {
+    // A table nothing reads from (a terminal aggregation) forwards nothing, so there is
+    // nothing to decode either.
+    if forward.children.is_empty() {
+        return Ok(());
     }
+    for entry in &flushed {
+        let (key, change, timestamp) = store.decode_flushed(entry)?;
+        if change.new.is_none() && change.old.is_none() {
+            continue;
+        }
+        forward.send(
+            cx,
+            Record {
+                key,
+                value: change,
+                timestamp,
+                headers: Headers::new(),
+            },
+        )?;
+    }
+    Ok(())
 }
 
 impl<K: Data, Vin, VS: Data> Node<K, Vin> for Materializer<K, Vin, VS> {
@@ -69,14 +69,14 @@ impl<K: Data, Vin, VS: Data> Node<K, Vin> for Materializer<K, Vin, VS> {
         let old = self.store.get(&record.key)?;
         let new = (self.update)(&record.key, record.value, old);
         let flushed = self.store.write(&record.key, new.as_ref())?;
-        self.forward_flushed(cx, flushed)
+        forward_flushed(&self.store, &self.forward, cx, flushed)
     }
 }
 
 impl<K: Data, Vin, VS: Data> NodeHooks for Materializer<K, Vin, VS> {
     fn flush(&mut self, cx: &mut TaskContext) -> Result<(), StreamsError> {
         let flushed = self.store.flush_cache()?;
-        self.forward_flushed(cx, flushed)
+        forward_flushed(&self.store, &self.forward, cx, flushed)
     }
 }
 

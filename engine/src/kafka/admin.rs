@@ -241,6 +241,14 @@ impl TopicAdmin {
                 InternalTopicKind::Changelog => {
                     self.create_topic(&name, partitions, &[("cleanup.policy", "compact")])?
                 }
+                InternalTopicKind::WindowChangelog { retention_ms } => self.create_topic(
+                    &name,
+                    partitions,
+                    &[
+                        ("cleanup.policy", "compact,delete"),
+                        ("retention.ms", &retention_ms.to_string()),
+                    ],
+                )?,
                 InternalTopicKind::Repartition => self.create_topic(&name, partitions, &[])?,
             }
         }

@@ -70,7 +70,7 @@ async fn list_stores(State(api): State<Arc<Api>>) -> Json<Value> {
             let spec = &store.spec;
             json!({
                 "name": spec.name(),
-                "kind": "key-value",
+                "kind": if spec.window().is_some() { "window" } else { "key-value" },
                 "backend": format!("{:?}", spec.backend()).to_lowercase(),
                 "key_format": spec.key_format(),
                 "value_format": spec.value_format(),

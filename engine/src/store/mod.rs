@@ -45,6 +45,28 @@ pub struct StoreSpec {
     pub(crate) key_format: &'static str,
     pub(crate) value_format: &'static str,
     pub(crate) canonical_key: KeyCanonicalizer,
+    /// For a window store: how long windows are kept and how the store is segmented.
+    pub(crate) window: Option<WindowRetention>,
+}
+
+/// How a window store keeps its windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowRetention {
+    /// How long after stream time passes a window's start the window is kept.
+    pub retention_ms: i64,
+    /// The span of window start times each segment holds.
+    pub segment_interval_ms: i64,
+}
+
+impl WindowRetention {
+    /// Retention `retention_ms`, segments of half of it (at least a minute), as Kafka
+    /// Streams segments window stores.
+    pub fn new(retention_ms: i64) -> Self {
+        Self {
+            retention_ms,
+            segment_interval_ms: (retention_ms / 2).max(60_000),
+        }
+    }
 }
 
 impl StoreSpec {
@@ -72,6 +94,7 @@ impl StoreSpec {
                     Ok(out)
                 })
             },
+            window: None,
             serdes: Arc::new((key_serde, value_serde)),
             key_type: std::any::type_name::<K>(),
             value_type: std::any::type_name::<V>(),
@@ -106,6 +129,17 @@ impl StoreSpec {
     /// The value format.
     pub fn value_format(&self) -> &'static str {
         self.value_format
+    }
+
+    /// For a window store, its retention; `None` for a key-value store.
+    pub fn window(&self) -> Option<WindowRetention> {
+        self.window
+    }
+
+    /// This declaration as a window store's, keeping windows as `retention` says.
+    pub(crate) fn windowed(mut self, retention: WindowRetention) -> Self {
+        self.window = Some(retention);
+        self
     }
 }
 

@@ -37,6 +37,9 @@ pub struct TaskMetrics {
     /// Records skipped because their timestamp was missing or negative (with the
     /// log-and-skip handler).
     pub skipped_invalid_timestamp: u64,
+    /// Records dropped because a window they belong to had closed (counted once per
+    /// window missed).
+    pub dropped_late: u64,
     /// Punctuations run.
     pub punctuations: u64,
 }

@@ -8,7 +8,8 @@ use std::rc::Rc;
 
 use tributary_state::{
     CachingKeyValueStore, ChangeLoggingKeyValueStore, Checkpoint, DiscardingChangelog,
-    InMemoryKeyValueStore, KeyValueStore as RawStore, RocksDbKeyValueStore, StateError, WriteEntry,
+    InMemoryKeyValueStore, KeyValueStore as RawStore, RocksDbKeyValueStore, SegmentedWindowStore,
+    StateError, WindowKeyValueStore, WriteEntry,
 };
 
 use crate::error::StreamsError;
@@ -85,9 +86,16 @@ impl StateManager {
             let changelog = spec
                 .logging
                 .then(|| changelog_topic(&options.application_id, &spec.name));
-            let inner: Box<dyn RawStore> = match spec.backend {
-                StoreBackend::InMemory => Box::new(InMemoryKeyValueStore::new(&spec.name)),
-                StoreBackend::RocksDb => {
+            let inner: Box<dyn RawStore> = match (spec.backend, spec.window) {
+                (StoreBackend::InMemory, Some(w)) => {
+                    Box::new(WindowKeyValueStore::new(SegmentedWindowStore::in_memory(
+                        &spec.name,
+                        w.retention_ms,
+                        w.segment_interval_ms,
+                    )))
+                }
+                (StoreBackend::InMemory, None) => Box::new(InMemoryKeyValueStore::new(&spec.name)),
+                (StoreBackend::RocksDb, window) => {
                     let dir = task_dir.join("rocksdb").join(&spec.name);
                     let known = changelog.as_ref().is_some_and(|t| {
                         checkpoint
@@ -103,11 +111,22 @@ impl StateManager {
                             source: e,
                         })?;
                     }
-                    Box::new(RocksDbKeyValueStore::open(
-                        &spec.name,
-                        &dir,
-                        &options.budget,
-                    )?)
+                    match window {
+                        Some(w) => {
+                            Box::new(WindowKeyValueStore::new(SegmentedWindowStore::rocksdb(
+                                &spec.name,
+                                &dir,
+                                &options.budget,
+                                w.retention_ms,
+                                w.segment_interval_ms,
+                            )?))
+                        }
+                        None => Box::new(RocksDbKeyValueStore::open(
+                            &spec.name,
+                            &dir,
+                            &options.budget,
+                        )?),
+                    }
                 }
             };
             let sink = match &changelog {

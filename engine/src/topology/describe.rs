@@ -58,9 +58,13 @@ impl Topology {
                     StoreBackend::RocksDb => "rocksdb",
                     StoreBackend::InMemory => "in-memory",
                 };
+                let kind = match store.window {
+                    None => "key-value".to_owned(),
+                    Some(w) => format!("window, retention {} ms", w.retention_ms),
+                };
                 let _ = writeln!(
                     out,
-                    "  {} (key-value, {backend}, key: {}, value: {}, {}, {})",
+                    "  {} ({kind}, {backend}, key: {}, value: {}, {}, {})",
                     store.name,
                     store.key_format,
                     store.value_format,
@@ -82,8 +86,11 @@ impl Topology {
             out.push_str("Internal topics:\n");
             for topic in internal {
                 let kind = match topic.kind {
-                    InternalTopicKind::Repartition => "repartition",
-                    InternalTopicKind::Changelog => "changelog, cleanup.policy=compact",
+                    InternalTopicKind::Repartition => "repartition".to_owned(),
+                    InternalTopicKind::Changelog => "changelog, cleanup.policy=compact".to_owned(),
+                    InternalTopicKind::WindowChangelog { retention_ms } => format!(
+                        "changelog, cleanup.policy=compact,delete, retention.ms={retention_ms}"
+                    ),
                 };
                 let _ = writeln!(out, "  {} ({kind})", topic.name);
             }

@@ -48,6 +48,12 @@ pub enum InternalTopicKind {
     Repartition,
     /// Logs a store's changes (`cleanup.policy=compact`).
     Changelog,
+    /// Logs a window store's changes (`cleanup.policy=compact,delete`), keeping them
+    /// `retention_ms`.
+    WindowChangelog {
+        /// The topic's `retention.ms`: the store's retention plus a day.
+        retention_ms: i64,
+    },
 }
 
 /// An internal topic the application needs.
@@ -198,15 +204,19 @@ impl Topology {
                 kind: InternalTopicKind::Repartition,
             })
             .collect();
-        topics.extend(
-            self.stores()
-                .iter()
-                .filter(|s| s.logging)
-                .map(|s| InternalTopic {
-                    name: TopicName::Internal(format!("{}-changelog", s.name)),
-                    kind: InternalTopicKind::Changelog,
-                }),
-        );
+        topics.extend(self.stores().iter().filter(|s| s.logging).map(|s| {
+            InternalTopic {
+                name: TopicName::Internal(format!("{}-changelog", s.name)),
+                kind: match s.window {
+                    None => InternalTopicKind::Changelog,
+                    Some(w) => InternalTopicKind::WindowChangelog {
+                        retention_ms: w
+                            .retention_ms
+                            .saturating_add(crate::window::CHANGELOG_EXTRA_RETENTION_MS),
+                    },
+                },
+            }
+        }));
         topics
     }
 

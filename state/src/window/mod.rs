@@ -9,8 +9,10 @@
 //! an entry's key is [`window_key`]: the record key followed by the window start, so the
 //! windows of one key sit next to each other in time order.
 
+mod kv;
 mod segmented;
 
+pub use kv::WindowKeyValueStore;
 pub use segmented::{SegmentedWindowStore, WindowReader};
 
 /// One write to a window store: key, window start, and the value (`None` deletes).

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::StateError;
-use crate::kv::{KeyValueStore, ReadOnlyKeyValueStore, WriteEntry};
+use crate::kv::{KeyValue, KeyValueStore, ReadOnlyKeyValueStore, WriteEntry};
 use crate::rocksdb::MemoryBudget;
 use crate::window::{KeyWindowValue, WindowValue, WindowWrite, split_window_key, window_key};
 use crate::{InMemoryKeyValueStore, RocksDbKeyValueStore};
@@ -288,6 +288,45 @@ impl WindowReader {
         let oldest = oldest_kept(self.observed.load(Ordering::Acquire), self.retention_ms);
         let from = from.max(oldest);
         (from <= to).then_some((from, to))
+    }
+
+    /// Entries of every segment with a window key within `from` and `to`, unordered, those
+    /// outside retention left out.
+    pub(crate) fn range_all_segments(
+        &self,
+        from: Bound<&[u8]>,
+        to: Bound<&[u8]>,
+    ) -> Result<Vec<KeyValue>, StateError> {
+        let oldest = oldest_kept(self.observed.load(Ordering::Acquire), self.retention_ms);
+        let segments: Vec<SegmentReader> = self
+            .readers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        let mut found = Vec::new();
+        for segment in segments {
+            for entry in segment.range(from, to)? {
+                let (composite, value) = entry?;
+                if split_window_key(&composite).is_some_and(|(_, start)| start >= oldest) {
+                    found.push((composite, value));
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// An estimate of the windows held, over all segments.
+    pub(crate) fn approximate_entries(&self) -> Result<u64, StateError> {
+        let segments: Vec<SegmentReader> = self
+            .readers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        segments.iter().map(|s| s.approximate_num_entries()).sum()
     }
 
     /// The value of `key`'s window starting at `start`.

@@ -1,0 +1,196 @@
+//! Windows: time windows of a size that advance by a step ([`TimeWindows`], tumbling when
+//! the step is the size), the [`Windowed`] keys of windowed tables, and their serde.
+
+use std::time::Duration;
+
+use tributary_state::window::{split_window_key, window_key};
+
+use crate::serde::{Serde, SerdeError, SerdeRef};
+
+/// Extra time a changelog of windows keeps them beyond the store's retention
+/// (Kafka Streams' `windowstore.changelog.additional.retention.ms` default: a day).
+pub const CHANGELOG_EXTRA_RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// A window of time: `[start, end)` in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Window {
+    /// The first millisecond in the window.
+    pub start: i64,
+    /// The first millisecond after it.
+    pub end: i64,
+}
+
+/// A key in one window: the keys of windowed tables.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Windowed<K> {
+    /// The record key.
+    pub key: K,
+    /// The window.
+    pub window: Window,
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Fixed-size windows that start every `advance`: hopping windows, or tumbling ones when
+/// `advance` equals the size (the default). Windows are aligned to the epoch: their starts
+/// are multiples of `advance`. A record belongs to every window whose `[start, end)` holds
+/// its timestamp; after stream time passes a window's end + grace, the window is closed and
+/// records for it are dropped as late.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeWindows {
+    pub(crate) size_ms: i64,
+    pub(crate) advance_ms: i64,
+    pub(crate) grace_ms: i64,
+}
+
+impl TimeWindows {
+    /// Tumbling windows of `size` that accept no late records.
+    ///
+    /// # Panics
+    /// When `size` is zero.
+    pub fn of_size_with_no_grace(size: Duration) -> Self {
+        Self::of_size_and_grace(size, Duration::ZERO)
+    }
+
+    /// Tumbling windows of `size` that accept records up to `grace` after their end.
+    ///
+    /// # Panics
+    /// When `size` is zero.
+    pub fn of_size_and_grace(size: Duration, grace: Duration) -> Self {
+        assert!(!size.is_zero(), "a window has a positive size");
+        Self {
+            size_ms: millis(size),
+            advance_ms: millis(size),
+            grace_ms: millis(grace),
+        }
+    }
+
+    /// Hopping windows: a new window starts every `advance`.
+    ///
+    /// # Panics
+    /// When `advance` is zero or larger than the size.
+    pub fn advance_by(mut self, advance: Duration) -> Self {
+        let advance = millis(advance);
+        assert!(
+            advance > 0 && advance <= self.size_ms,
+            "a window advances by a positive step no larger than its size"
+        );
+        self.advance_ms = advance;
+        self
+    }
+
+    /// The window size in milliseconds.
+    pub fn size_ms(&self) -> i64 {
+        self.size_ms
+    }
+
+    /// How far apart window starts are, in milliseconds.
+    pub fn advance_ms(&self) -> i64 {
+        self.advance_ms
+    }
+
+    /// The grace period in milliseconds.
+    pub fn grace_ms(&self) -> i64 {
+        self.grace_ms
+    }
+
+    /// The windows a record at `timestamp` belongs to, earliest first (windows start at 0
+    /// or later).
+    pub fn windows_for(&self, timestamp: i64) -> impl Iterator<Item = Window> + use<> {
+        let (size, advance) = (self.size_ms, self.advance_ms);
+        let first = (timestamp - size + advance).max(0).div_euclid(advance) * advance;
+        (0..)
+            .map(move |i| first + i * advance)
+            .take_while(move |start| *start <= timestamp)
+            .map(move |start| Window {
+                start,
+                end: start.saturating_add(size),
+            })
+    }
+}
+
+/// Windowed keys as store and topic bytes: the key's bytes in its own serde, then the
+/// window start (eight bytes, ordered as time). The end is the start plus the window size.
+pub struct WindowedSerde<K> {
+    inner: SerdeRef<K>,
+    size_ms: i64,
+}
+
+impl<K> WindowedSerde<K> {
+    /// Windowed keys of `inner` keys in windows of `size_ms`.
+    pub fn new(inner: SerdeRef<K>, size_ms: i64) -> Self {
+        Self { inner, size_ms }
+    }
+}
+
+impl<K> Serde<Windowed<K>> for WindowedSerde<K> {
+    fn serialize(&self, value: &Windowed<K>, out: &mut Vec<u8>) -> Result<(), SerdeError> {
+        let mut key = Vec::new();
+        self.inner.serialize(&value.key, &mut key)?;
+        out.extend_from_slice(&window_key(&key, value.window.start));
+        Ok(())
+    }
+
+    fn deserialize(&self, bytes: &[u8]) -> Result<Windowed<K>, SerdeError> {
+        let (key, start) = split_window_key(bytes).ok_or_else(|| {
+            SerdeError::new(
+                "windowed",
+                format!(
+                    "{} bytes are too few for a key and a window start",
+                    bytes.len()
+                ),
+            )
+        })?;
+        Ok(Windowed {
+            key: self.inner.deserialize(key)?,
+            window: Window {
+                start,
+                end: start.saturating_add(self.size_ms),
+            },
+        })
+    }
+
+    fn format(&self) -> &'static str {
+        "windowed"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serde::StringSerde;
+    use std::sync::Arc;
+
+    fn starts(windows: &TimeWindows, ts: i64) -> Vec<i64> {
+        windows.windows_for(ts).map(|w| w.start).collect()
+    }
+
+    #[test]
+    fn records_fall_into_tumbling_and_hopping_windows() {
+        let tumbling = TimeWindows::of_size_with_no_grace(Duration::from_millis(10));
+        assert_eq!(starts(&tumbling, 0), vec![0]);
+        assert_eq!(starts(&tumbling, 19), vec![10]);
+        let hopping = TimeWindows::of_size_with_no_grace(Duration::from_millis(10))
+            .advance_by(Duration::from_millis(5));
+        assert_eq!(starts(&hopping, 12), vec![5, 10]);
+        assert_eq!(starts(&hopping, 3), vec![0], "no window starts before 0");
+        let hop3 = TimeWindows::of_size_with_no_grace(Duration::from_millis(10))
+            .advance_by(Duration::from_millis(3));
+        assert_eq!(starts(&hop3, 10), vec![3, 6, 9]);
+    }
+
+    #[test]
+    fn windowed_keys_round_trip() {
+        let serde = WindowedSerde::new(Arc::new(StringSerde), 10);
+        let key = Windowed {
+            key: "k".to_owned(),
+            window: Window { start: 20, end: 30 },
+        };
+        let mut bytes = Vec::new();
+        serde.serialize(&key, &mut bytes).unwrap();
+        assert_eq!(serde.deserialize(&bytes).unwrap(), key);
+        assert!(serde.deserialize(b"k").is_err());
+    }
+}

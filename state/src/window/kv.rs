@@ -1,0 +1,149 @@
+//! A window store seen as a key-value store of [`window_key`](super::window_key)s, so that
+//! the record cache, change logging, restoration and queries work on it unchanged.
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use crate::StateError;
+use crate::kv::{KeyValue, KeyValueStore, KvIter, ReadOnlyKeyValueStore, WriteEntry};
+use crate::window::{SegmentedWindowStore, WindowReader, WindowWrite, split_window_key};
+
+/// A [`SegmentedWindowStore`] behind the key-value interface: keys are window keys (record
+/// key, then window start). Writes to expired windows are dropped; a key too short to hold
+/// a window start is refused.
+pub struct WindowKeyValueStore {
+    store: SegmentedWindowStore,
+}
+
+impl WindowKeyValueStore {
+    /// Wraps `store`.
+    pub fn new(store: SegmentedWindowStore) -> Self {
+        Self { store }
+    }
+
+    /// The window store underneath.
+    pub fn windows(&self) -> &SegmentedWindowStore {
+        &self.store
+    }
+}
+
+fn split<'k>(key: &'k [u8], store: &str) -> Result<(&'k [u8], i64), StateError> {
+    split_window_key(key).ok_or_else(|| StateError::BadWindowKey {
+        store: store.to_owned(),
+        len: key.len(),
+    })
+}
+
+impl ReadOnlyKeyValueStore for WindowReader {
+    fn name(&self) -> &str {
+        WindowReader::name(self)
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        match split_window_key(key) {
+            Some((k, start)) => self.fetch(k, start),
+            None => Ok(None),
+        }
+    }
+
+    fn range(&self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Result<KvIter<'_>, StateError> {
+        let mut entries: Vec<KeyValue> = self.range_all_segments(from, to)?;
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(Box::new(entries.into_iter().map(Ok)))
+    }
+
+    fn approximate_num_entries(&self) -> Result<u64, StateError> {
+        self.approximate_entries()
+    }
+}
+
+impl ReadOnlyKeyValueStore for WindowKeyValueStore {
+    fn name(&self) -> &str {
+        self.store.name()
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        self.store.reader().get(key)
+    }
+
+    fn range(&self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Result<KvIter<'_>, StateError> {
+        let entries: Vec<_> = self.store.reader().range(from, to)?.collect();
+        Ok(Box::new(entries.into_iter()))
+    }
+
+    fn approximate_num_entries(&self) -> Result<u64, StateError> {
+        self.store.reader().approximate_entries()
+    }
+}
+
+impl KeyValueStore for WindowKeyValueStore {
+    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StateError> {
+        self.put_all(&[(key, Some(value))])
+    }
+
+    fn delete(&mut self, key: &[u8]) -> Result<(), StateError> {
+        self.put_all(&[(key, None)])
+    }
+
+    fn put_all(&mut self, entries: &[WriteEntry<'_>]) -> Result<(), StateError> {
+        let name = self.store.name().to_owned();
+        let writes = entries
+            .iter()
+            .map(|(k, v)| split(k, &name).map(|(key, start)| (key, start, *v)))
+            .collect::<Result<Vec<WindowWrite<'_>>, _>>()?;
+        self.store.put_all(&writes).map(|_| ())
+    }
+
+    fn restore_batch(&mut self, entries: &[WriteEntry<'_>]) -> Result<(), StateError> {
+        self.store.restore_batch(entries)
+    }
+
+    fn flush(&mut self) -> Result<(), StateError> {
+        self.store.flush()
+    }
+
+    fn persistent(&self) -> bool {
+        self.store.persistent()
+    }
+
+    fn read_only_handle(&self) -> Arc<dyn ReadOnlyKeyValueStore + Send + Sync> {
+        Arc::new(self.store.reader())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::window::window_key;
+
+    #[test]
+    fn window_keys_read_and_write_through_the_key_value_interface() {
+        let mut store = WindowKeyValueStore::new(SegmentedWindowStore::in_memory("w", 100, 10));
+        let (a5, a25, b5) = (
+            window_key(b"a", 5),
+            window_key(b"a", 25),
+            window_key(b"b", 5),
+        );
+        store
+            .put_all(&[(&b5, Some(b"3")), (&a25, Some(b"2")), (&a5, Some(b"1"))])
+            .unwrap();
+        assert_eq!(store.get(&a25).unwrap(), Some(b"2".to_vec()));
+        let keys: Vec<Vec<u8>> = store.all().unwrap().map(|e| e.unwrap().0).collect();
+        assert_eq!(
+            keys,
+            vec![a5.clone(), a25.clone(), b5],
+            "key order across segments"
+        );
+        let a: Vec<Vec<u8>> = store
+            .prefix_scan(b"a")
+            .unwrap()
+            .map(|e| e.unwrap().0)
+            .collect();
+        assert_eq!(a, vec![a5, a25]);
+        assert!(store.put(b"short", b"x").is_err(), "not a window key");
+        assert_eq!(
+            store.read_only_handle().approximate_num_entries().unwrap(),
+            3
+        );
+    }
+}
