@@ -204,7 +204,7 @@ impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
             materialized.logging,
             materialized.caching,
         )
-        .windowed(WindowRetention::new(retention));
+        .windowed(WindowRetention::new(retention), key_serde.clone());
         let (emit, wall_clock) = (self.emit, self.wall_clock);
         let factory = node_factory::<K, V, Windowed<K>, Change<VA>>(move |cx, forward| {
             let node = Rc::new(RefCell::new(WindowAggregator {

@@ -6,6 +6,7 @@
 //! | `GET /v1/stores` | every store: kind, formats, partitions hosted here (active, restoring) |
 //! | `GET /v1/stores/{store}/keys/{key}` | one value, from whichever instance owns the key |
 //! | `GET /v1/stores/{store}/entries?from=&to=&prefix=&limit=&cursor=` | an ordered scan over every partition, paged; Arrow IPC when asked |
+//! | `GET /v1/stores/{store}/windows/{key}?from=&to=` | a window store's windows of one key, by start time |
 //! | `GET /v1/stores/{store}/subscribe?key=` or `?prefix=` | Server-Sent Events: matching entries, a marker, then every change |
 //! | `GET /v1/instances` | every live instance with its address and partitions |
 //! | `GET /metrics` | Prometheus text |
@@ -30,6 +31,7 @@ mod routes;
 mod scan;
 mod server;
 mod subscribe;
+mod windows;
 
 pub(crate) use directory::DirectoryThread;
 pub use directory::{

@@ -15,13 +15,14 @@ use crate::query::error::ApiError;
 use crate::query::format::{parse_key, render};
 use crate::query::forward::FORWARDED_HEADER;
 use crate::query::server::{Api, observe};
-use crate::query::{scan, subscribe};
+use crate::query::{scan, subscribe, windows};
 
 /// Every route of the query server.
 pub(crate) fn router(api: &Arc<Api>) -> Router<Arc<Api>> {
     Router::new()
         .route("/v1/stores", get(list_stores))
         .route("/v1/stores/{store}/keys/{key}", get(get_key))
+        .route("/v1/stores/{store}/windows/{key}", get(windows::fetch))
         .route("/v1/stores/{store}/entries", get(scan::entries))
         .route("/v1/stores/{store}/subscribe", get(subscribe::subscribe))
         .route("/v1/internal/stores/{store}/scan", get(scan::internal_scan))
@@ -91,6 +92,7 @@ async fn get_key(
 ) -> Result<Response, ApiError> {
     let index = api.store(&store)?;
     let spec = &api.registry.stores()[index].spec;
+    windows::refuse_window_store(spec, "keys")?;
     let bytes = parse_key(spec, &key).map_err(ApiError::BadRequest)?;
     let partition = api
         .registry

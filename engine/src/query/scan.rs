@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tributary_state::KeyValue;
 use tributary_state::kv::prefix_successor;
+use tributary_state::window::{split_window_key, window_key};
 
 use crate::query::arrow::{ARROW_STREAM, to_ipc};
 use crate::query::error::ApiError;
@@ -117,11 +118,25 @@ pub(crate) async fn entries(
     let spec = &api.registry.stores()[index].spec;
     let limit = parse_limit(params.get("limit"))?;
     let mut range = KeyRange::default();
+    // In a window store, `from` and `to` bound record keys: all of their windows count.
+    let windowed = spec.window().is_some();
     if let Some(from) = params.get("from") {
-        range.at_least(parse_key(spec, from).map_err(ApiError::BadRequest)?, true);
+        let key = parse_key(spec, from).map_err(ApiError::BadRequest)?;
+        let key = if windowed {
+            window_key(&key, i64::MIN)
+        } else {
+            key
+        };
+        range.at_least(key, true);
     }
     if let Some(to) = params.get("to") {
-        range.at_most(parse_key(spec, to).map_err(ApiError::BadRequest)?, true);
+        let key = parse_key(spec, to).map_err(ApiError::BadRequest)?;
+        let key = if windowed {
+            window_key(&key, i64::MAX)
+        } else {
+            key
+        };
+        range.at_most(key, true);
     }
     if let Some(prefix) = params.get("prefix") {
         let prefix = parse_prefix(spec, prefix).map_err(ApiError::BadRequest)?;
@@ -210,10 +225,13 @@ pub(crate) async fn entries(
     let entries: Vec<_> = merged
         .iter()
         .map(|(k, v)| {
-            json!({
-                "key": render(spec.key_format(), k),
-                "value": render(spec.value_format(), v),
-            })
+            let key = match split_window_key(k).filter(|_| windowed) {
+                Some((key, start)) => {
+                    json!({ "key": render(spec.key_format(), key), "window_start": start })
+                }
+                None => render(spec.key_format(), k),
+            };
+            json!({ "key": key, "value": render(spec.value_format(), v) })
         })
         .collect();
     Ok(Json(json!({

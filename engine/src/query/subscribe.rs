@@ -456,6 +456,7 @@ pub(crate) async fn subscribe(
 ) -> Result<Response, ApiError> {
     let index = api.store(&store)?;
     let spec = &api.registry.stores()[index].spec;
+    crate::query::windows::refuse_window_store(spec, "subscribe")?;
     if let Some(unknown) = params.keys().find(|k| *k != "key" && *k != "prefix") {
         return Err(ApiError::BadRequest(format!(
             "unknown parameter `{unknown}`; subscribe with `key` or `prefix`"

@@ -31,6 +31,16 @@ pub enum StoreBackend {
 /// do not decode are refused).
 pub(crate) type KeyCanonicalizer = Arc<dyn Fn(&[u8]) -> Result<Vec<u8>, SerdeError> + Send + Sync>;
 
+/// Decodes key bytes with `serde` and encodes them again.
+fn canonicalizer<K: 'static>(serde: SerdeRef<K>) -> KeyCanonicalizer {
+    Arc::new(move |bytes: &[u8]| {
+        let key = serde.deserialize(bytes)?;
+        let mut out = Vec::with_capacity(bytes.len());
+        serde.serialize(&key, &mut out)?;
+        Ok(out)
+    })
+}
+
 /// A store's declaration, shared by every task that instantiates it.
 #[derive(Clone)]
 pub struct StoreSpec {
@@ -85,15 +95,7 @@ impl StoreSpec {
             caching,
             key_format: key_serde.format(),
             value_format: value_serde.format(),
-            canonical_key: {
-                let serde = key_serde.clone();
-                Arc::new(move |bytes: &[u8]| {
-                    let key = serde.deserialize(bytes)?;
-                    let mut out = Vec::with_capacity(bytes.len());
-                    serde.serialize(&key, &mut out)?;
-                    Ok(out)
-                })
-            },
+            canonical_key: canonicalizer(key_serde.clone()),
             window: None,
             serdes: Arc::new((key_serde, value_serde)),
             key_type: std::any::type_name::<K>(),
@@ -136,9 +138,17 @@ impl StoreSpec {
         self.window
     }
 
-    /// This declaration as a window store's, keeping windows as `retention` says.
-    pub(crate) fn windowed(mut self, retention: WindowRetention) -> Self {
+    /// This declaration as a window store's, keeping windows as `retention` says. Its
+    /// keys are window keys of `inner` keys: the key format and the canonical keys that
+    /// queries use are the inner ones.
+    pub(crate) fn windowed<K: 'static>(
+        mut self,
+        retention: WindowRetention,
+        inner: SerdeRef<K>,
+    ) -> Self {
         self.window = Some(retention);
+        self.key_format = inner.format();
+        self.canonical_key = canonicalizer(inner);
         self
     }
 }
