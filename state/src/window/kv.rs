@@ -63,7 +63,7 @@ impl ReadOnlyKeyValueStore for WindowKeyValueStore {
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
-        self.store.reader().get(key)
+        self.store.get(key)
     }
 
     fn range(&self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Result<KvIter<'_>, StateError> {

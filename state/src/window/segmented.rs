@@ -169,6 +169,24 @@ impl SegmentedWindowStore {
         Ok(self.segments.get_mut(&id).expect("inserted above"))
     }
 
+    /// The value under window key `composite` (record key, then window start): one read of
+    /// one segment.
+    ///
+    /// # Errors
+    /// When the segment fails to read.
+    pub fn get(&self, composite: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        let Some((_, start)) = split_window_key(composite) else {
+            return Ok(None);
+        };
+        if start < self.oldest_kept() {
+            return Ok(None);
+        }
+        match self.segments.get(&start.div_euclid(self.segment_interval_ms)) {
+            Some(segment) => segment.get(composite),
+            None => Ok(None),
+        }
+    }
+
     /// The earliest window start still kept.
     fn oldest_kept(&self) -> i64 {
         oldest_kept(self.observed.load(Ordering::Acquire), self.retention_ms)
@@ -334,11 +352,19 @@ impl WindowReader {
     /// # Errors
     /// When a segment fails to read.
     pub fn fetch(&self, key: &[u8], start: i64) -> Result<Option<Vec<u8>>, StateError> {
-        Ok(self
-            .fetch_range(key, start, start)?
-            .into_iter()
-            .next()
-            .map(|(_, v)| v))
+        if self.kept(start, start).is_none() {
+            return Ok(None);
+        }
+        let segment = self
+            .readers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&start.div_euclid(self.segment_interval_ms))
+            .cloned();
+        match segment {
+            Some(segment) => segment.get(&window_key(key, start)),
+            None => Ok(None),
+        }
     }
 
     /// `key`'s windows that start in `[from, to]`, in time order.
