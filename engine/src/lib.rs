@@ -70,4 +70,4 @@ pub use streams::{KafkaStreams, StreamsState};
 pub use thread::ThreadFailureResponse;
 pub use time::{InvalidTimestampHandler, TimestampExtractor};
 pub use topology::Topology;
-pub use window::{TimeWindows, Window, Windowed, WindowedSerde};
+pub use window::{SessionSerde, SessionWindows, TimeWindows, Window, Windowed, WindowedSerde};

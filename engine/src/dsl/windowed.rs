@@ -3,11 +3,11 @@
 //! every update or only each window's final result.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::final_results::{EmitStrategy, FinalBuffer, closes_by};
 use super::grouped_stream::KGroupedStream;
 use super::params::Materialized;
 use super::repartition::require;
@@ -16,61 +16,12 @@ use super::{Data, KTable};
 use crate::error::{StreamsError, TopologyError};
 use crate::processor::PunctuationType;
 use crate::processor::node::{Forward, Node, NodeHooks, NodeRef, node_factory};
-use crate::record::{Change, Headers, Record};
+use crate::record::{Change, Record};
 use crate::serde::{I64Serde, SerdeRef};
 use crate::store::{KeyValueStore, StoreSpec, WindowRetention};
 use crate::task::{TaskContext, UNKNOWN_TIME};
 use crate::topology::graph::{NodeDraft, Role, StoreDraft, StoreUse};
 use crate::window::{TimeWindows, Windowed, WindowedSerde};
-
-/// What a final-results buffer does when it holds `max_windows` open windows and another
-/// one is updated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BufferFull {
-    /// Emit the window that closes first now, before it closes (it is emitted again if it
-    /// is updated later).
-    EmitEarly,
-    /// Stop the task with an error.
-    Fail,
-}
-
-/// The buffer of windows awaiting their final result: at most `max_windows` open windows
-/// (their values live in the window store; the buffer holds their keys).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FinalResults {
-    max_windows: usize,
-    when_full: BufferFull,
-}
-
-impl FinalResults {
-    /// No limit on open windows.
-    pub fn unbounded() -> Self {
-        Self {
-            max_windows: usize::MAX,
-            when_full: BufferFull::Fail,
-        }
-    }
-
-    /// At most `max_windows` open windows per task; `when_full` says what happens beyond.
-    pub fn max_windows(max_windows: usize, when_full: BufferFull) -> Self {
-        Self {
-            max_windows: max_windows.max(1),
-            when_full,
-        }
-    }
-}
-
-/// When a windowed aggregation forwards results.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum EmitStrategy {
-    /// Every update as it is applied (subject to the record cache); the default.
-    #[default]
-    OnWindowUpdate,
-    /// Each window's final result once, when it closes: stream time (or, with wall-clock
-    /// closing, the wall clock) passes its end + grace. Like Kafka Streams'
-    /// `suppress(untilWindowCloses(...))`.
-    OnWindowClose(FinalResults),
-}
 
 /// A grouped stream cut into time windows, ready to aggregate per key and window.
 pub struct TimeWindowedKStream<K, V> {
@@ -209,16 +160,16 @@ impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
         let factory = node_factory::<K, V, Windowed<K>, Change<VA>>(move |cx, forward| {
             let node = Rc::new(RefCell::new(WindowAggregator {
                 store: cx.store::<Windowed<K>, VA>(0)?,
-                key_serde: windowed_serde.clone(),
                 windows,
                 update: update.clone(),
                 forward,
                 pending: match emit {
                     EmitStrategy::OnWindowUpdate => None,
-                    EmitStrategy::OnWindowClose(buffer) => Some(Pending {
+                    EmitStrategy::OnWindowClose(buffer) => Some(FinalBuffer::new(
                         buffer,
-                        windows: BTreeMap::new(),
-                    }),
+                        windowed_serde.clone(),
+                        windows.grace_ms,
+                    )),
                 },
                 wall_clock,
                 wall_close: UNKNOWN_TIME,
@@ -255,25 +206,13 @@ impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
     }
 }
 
-/// Whether a window ending at `end` with `grace` has closed by `close_time`.
-fn closed(end: i64, grace: i64, close_time: i64) -> bool {
-    close_time != UNKNOWN_TIME && end.saturating_add(grace) <= close_time
-}
-
-/// The windows whose final result is still to come, by (end, key bytes).
-struct Pending<K> {
-    buffer: FinalResults,
-    windows: BTreeMap<(i64, Vec<u8>), Windowed<K>>,
-}
-
 struct WindowAggregator<K, V, VA> {
     store: KeyValueStore<Windowed<K>, VA>,
-    key_serde: SerdeRef<Windowed<K>>,
     windows: TimeWindows,
     update: Arc<Update<K, V, VA>>,
     forward: Forward<Windowed<K>, Change<VA>>,
     /// With final results only: the windows not emitted yet.
-    pending: Option<Pending<K>>,
+    pending: Option<FinalBuffer<K>>,
     wall_clock: Option<Duration>,
     /// The wall-clock time of the last wall-clock check, when windows close on it.
     wall_close: i64,
@@ -286,75 +225,10 @@ impl<K: Data, V: Data, VA: Data> WindowAggregator<K, V, VA> {
         cx.stream_time.max(self.wall_close)
     }
 
-    /// Forwards the final result of `key`'s window.
-    fn emit_final(&self, cx: &mut TaskContext, key: Windowed<K>) -> Result<(), StreamsError> {
-        let Some(value) = self.store.get(&key)? else {
-            return Ok(());
-        };
-        let timestamp = key.window.end - 1;
-        self.forward.send(
-            cx,
-            Record {
-                key,
-                value: Change {
-                    new: Some(value),
-                    old: None,
-                },
-                timestamp,
-                headers: Headers::new(),
-            },
-        )
-    }
-
-    /// Emits every pending window closed by `close_time`, earliest end first.
     fn emit_closed(&mut self, cx: &mut TaskContext, close_time: i64) -> Result<(), StreamsError> {
-        loop {
-            let grace = self.windows.grace_ms;
-            let Some(pending) = self.pending.as_mut() else {
-                return Ok(());
-            };
-            let Some(entry) = pending.windows.first_entry() else {
-                return Ok(());
-            };
-            if !closed(entry.key().0, grace, close_time) {
-                return Ok(());
-            }
-            let key = entry.remove();
-            self.emit_final(cx, key)?;
-        }
-    }
-
-    /// Adds `key`'s window to the pending ones, enforcing the buffer's bound.
-    fn hold(&mut self, cx: &mut TaskContext, key: Windowed<K>) -> Result<(), StreamsError> {
-        let mut bytes = Vec::new();
-        self.key_serde
-            .serialize(&key, &mut bytes)
-            .map_err(|e| StreamsError::Processor {
-                processor: "windowed aggregation".into(),
-                message: e.to_string(),
-            })?;
-        let Some(pending) = self.pending.as_mut() else {
-            return Ok(());
-        };
-        pending.windows.insert((key.window.end, bytes), key);
-        if pending.windows.len() <= pending.buffer.max_windows {
-            return Ok(());
-        }
-        match pending.buffer.when_full {
-            BufferFull::Fail => Err(StreamsError::Processor {
-                processor: "windowed aggregation".into(),
-                message: format!(
-                    "the final-results buffer holds its limit of {} open windows; raise `FinalResults::max_windows` or use `BufferFull::EmitEarly`",
-                    pending.buffer.max_windows
-                ),
-            }),
-            BufferFull::EmitEarly => {
-                let (_, first) = pending
-                    .windows
-                    .pop_first()
-                    .expect("the buffer is over its limit");
-                self.emit_final(cx, first)
-            }
+        match self.pending.as_mut() {
+            Some(pending) => pending.emit_closed(cx, &self.store, &self.forward, close_time),
+            None => Ok(()),
         }
     }
 }
@@ -363,7 +237,7 @@ impl<K: Data, V: Data, VA: Data> Node<K, V> for WindowAggregator<K, V, VA> {
     fn process(&mut self, cx: &mut TaskContext, record: Record<K, V>) -> Result<(), StreamsError> {
         let close_time = self.close_time(cx);
         for window in self.windows.windows_for(record.timestamp) {
-            if closed(window.end, self.windows.grace_ms, close_time) {
+            if closes_by(window.end, self.windows.grace_ms, close_time) {
                 cx.metrics.dropped_late += 1;
                 continue;
             }
@@ -374,10 +248,9 @@ impl<K: Data, V: Data, VA: Data> Node<K, V> for WindowAggregator<K, V, VA> {
             let old = self.store.get(&key)?;
             let new = (self.update)(&record.key, record.value.clone(), old);
             let flushed = self.store.write(&key, new.as_ref())?;
-            if self.pending.is_some() {
-                self.hold(cx, key)?;
-            } else {
-                forward_flushed(&self.store, &self.forward, cx, flushed)?;
+            match self.pending.as_mut() {
+                Some(pending) => pending.hold(cx, &self.store, &self.forward, key)?,
+                None => forward_flushed(&self.store, &self.forward, cx, flushed)?,
             }
         }
         self.emit_closed(cx, close_time)
@@ -389,15 +262,10 @@ impl<K: Data, V: Data, VA: Data> NodeHooks for WindowAggregator<K, V, VA> {
         if let Some(interval) = self.wall_clock {
             cx.schedule(self.hook, interval, PunctuationType::WallClockTime);
         }
-        if self.pending.is_some() {
-            // After a restart the windows in the store may still await their final
-            // result; those already emitted before a crash are emitted again
-            // (at-least-once).
-            for (key, _) in self.store.all()? {
-                self.hold(cx, key)?;
-            }
+        match self.pending.as_mut() {
+            Some(pending) => pending.rebuild(cx, &self.store, &self.forward),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn punctuate(

@@ -181,7 +181,10 @@ impl SegmentedWindowStore {
         if start < self.oldest_kept() {
             return Ok(None);
         }
-        match self.segments.get(&start.div_euclid(self.segment_interval_ms)) {
+        match self
+            .segments
+            .get(&start.div_euclid(self.segment_interval_ms))
+        {
             Some(segment) => segment.get(composite),
             None => Ok(None),
         }
