@@ -12,7 +12,7 @@ use prometheus::{
 };
 
 use crate::query::StoreRegistry;
-use crate::task::TaskId;
+use crate::task::{TaskId, TaskMetrics};
 
 /// Latency buckets from 10 µs to 10 s.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -24,6 +24,7 @@ pub struct Metrics {
     registry: Registry,
     records: IntCounterVec,
     rate: prometheus::GaugeVec,
+    skipped: IntCounterVec,
     process: HistogramVec,
     commit: Histogram,
     lag: IntGaugeVec,
@@ -41,6 +42,8 @@ pub(crate) struct TaskMetricHandles {
     pub(crate) process: Histogram,
     /// Records counted when the rate was last computed.
     rate_mark: u64,
+    /// The task's own counters when last reported.
+    reported: TaskMetrics,
 }
 
 fn register<M: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: M) -> M {
@@ -76,6 +79,17 @@ impl Metrics {
                         "Records a task processed per second over its last commit interval.",
                     ),
                     &["task"],
+                )
+                .expect("valid metric"),
+            ),
+            skipped: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "task_records_skipped_total",
+                        "Records a task skipped: late (once per closed window missed), undeserializable, or without a valid timestamp.",
+                    ),
+                    &["task", "reason"],
                 )
                 .expect("valid metric"),
             ),
@@ -163,16 +177,44 @@ impl Metrics {
             records: self.records.with_label_values(&[&task]),
             process: self.process.with_label_values(&[&task]),
             rate_mark: 0,
+            reported: TaskMetrics::default(),
             task,
         }
     }
 
-    /// Task metrics at a commit: the processing rate over `elapsed` since the last one.
-    pub(crate) fn task_committed(&self, handles: &mut TaskMetricHandles, elapsed: Duration) {
+    /// Task metrics at a commit: the processing rate over `elapsed` since the last one, and
+    /// what the task's own counters (`counted`) added since.
+    pub(crate) fn task_committed(
+        &self,
+        handles: &mut TaskMetricHandles,
+        elapsed: Duration,
+        counted: &TaskMetrics,
+    ) {
         let total = handles.records.get();
         let rate = (total - handles.rate_mark) as f64 / elapsed.as_secs_f64().max(1e-3);
         handles.rate_mark = total;
         self.rate.with_label_values(&[&handles.task]).set(rate);
+        let before = handles.reported;
+        for (reason, now, then) in [
+            ("late", counted.dropped_late, before.dropped_late),
+            (
+                "deserialization",
+                counted.skipped_deserialization,
+                before.skipped_deserialization,
+            ),
+            (
+                "invalid_timestamp",
+                counted.skipped_invalid_timestamp,
+                before.skipped_invalid_timestamp,
+            ),
+        ] {
+            if now > then {
+                self.skipped
+                    .with_label_values(&[&handles.task, reason])
+                    .inc_by(now - then);
+            }
+        }
+        handles.reported = *counted;
     }
 
     /// A task closed: its series go away.
@@ -180,6 +222,11 @@ impl Metrics {
         let labels = [handles.task.as_str()];
         let _ = self.records.remove_label_values(&labels);
         let _ = self.rate.remove_label_values(&labels);
+        for reason in ["late", "deserialization", "invalid_timestamp"] {
+            let _ = self
+                .skipped
+                .remove_label_values(&[handles.task.as_str(), reason]);
+        }
         let _ = self.process.remove_label_values(&labels);
         let _ = self.restored.remove_label_values(&labels);
     }
@@ -257,7 +304,11 @@ mod tests {
         };
         let mut handles = metrics.task(id);
         handles.records.inc_by(500);
-        metrics.task_committed(&mut handles, Duration::from_secs(2));
+        let counted = TaskMetrics {
+            dropped_late: 3,
+            ..TaskMetrics::default()
+        };
+        metrics.task_committed(&mut handles, Duration::from_secs(2), &counted);
         let topology = crate::StreamsBuilder::new();
         topology.stream::<String, String>(
             "in",
@@ -271,6 +322,10 @@ mod tests {
         );
         assert!(
             text.contains("tributary_task_records_per_second{task=\"0_3\"} 250"),
+            "{text}"
+        );
+        assert!(
+            text.contains("tributary_task_records_skipped_total{reason=\"late\",task=\"0_3\"} 3"),
             "{text}"
         );
         metrics.task_closed(&handles);

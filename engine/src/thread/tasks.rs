@@ -248,8 +248,13 @@ impl TaskManager {
         self.metrics.committed(started.elapsed());
         let interval = self.last_commit.elapsed();
         self.last_commit = Instant::now();
-        for handles in self.task_metrics.values_mut() {
-            self.metrics.task_committed(handles, interval);
+        for (id, handles) in &mut self.task_metrics {
+            let counted = self
+                .tasks
+                .get(id)
+                .map(StreamTask::metrics)
+                .unwrap_or_default();
+            self.metrics.task_committed(handles, interval, &counted);
         }
         Ok(())
     }
