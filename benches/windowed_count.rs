@@ -1,6 +1,8 @@
 //! Windowed counts against the plain count over the same records in the same run: count
-//! per user into a key-value store, into 1-minute tumbling windows, and into 1-minute
-//! windows hopping every 10 s (six windows per record). Each runs through a task with
+//! per user into a key-value store, into 1-minute tumbling windows, into 1-minute windows
+//! hopping every 10 s (six windows per record), and into 1-minute sliding windows (a user
+//! has a record every 10 s, so each record creates its own window, updates the six after
+//! earlier records, and writes its time to the companion store). Each runs through a task with
 //! RocksDB, record cache and change logging (into a sink that discards), one commit per
 //! batch of 100k records spaced 1 ms apart.
 
@@ -11,9 +13,9 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
 use serde::Deserialize;
-use tributary::engine::TimeWindows;
 use tributary::engine::serde::{JsonSerde, StringSerde};
 use tributary::engine::task::StreamTask;
+use tributary::engine::{SlidingWindows, TimeWindows};
 use tributary::{Consumed, Grouped, Materialized, StreamsBuilder, Topology};
 
 #[derive(Clone, serde::Serialize, Deserialize)]
@@ -25,7 +27,15 @@ struct Event {
 const BATCH: usize = 100_000;
 const USERS: usize = 10_000;
 
-fn topology(windows: Option<TimeWindows>) -> Topology {
+/// What the count runs into.
+#[derive(Clone, Copy)]
+enum Windows {
+    None,
+    Time(TimeWindows),
+    Sliding(SlidingWindows),
+}
+
+fn topology(windows: Windows) -> Topology {
     let builder = StreamsBuilder::new();
     let grouped = builder
         .stream(
@@ -33,14 +43,16 @@ fn topology(windows: Option<TimeWindows>) -> Topology {
             Consumed::with(StringSerde, JsonSerde::<Event>::new()),
         )
         .group_by_key(Grouped::new());
+    let store = Materialized::named("counts");
     match windows {
-        None => {
-            grouped.count(Materialized::named("counts"));
+        Windows::None => {
+            grouped.count(store);
         }
-        Some(windows) => {
-            grouped
-                .windowed_by(windows)
-                .count(Materialized::named("counts"));
+        Windows::Time(windows) => {
+            grouped.windowed_by(windows).count(store);
+        }
+        Windows::Sliding(windows) => {
+            grouped.windowed_by_sliding(windows).count(store);
         }
     }
     builder.build().unwrap()
@@ -61,22 +73,32 @@ fn main() {
     group.throughput(Throughput::Elements(BATCH as u64));
 
     let minute = Duration::from_secs(60);
-    let cases: [(&'static str, Option<TimeWindows>); 3] = [
-        ("count", None),
+    let cases: [(&'static str, Windows); 4] = [
+        ("count", Windows::None),
         (
             "tumbling_1m",
-            Some(TimeWindows::of_size_with_no_grace(minute)),
+            Windows::Time(TimeWindows::of_size_with_no_grace(minute)),
         ),
         (
             "hopping_1m_every_10s",
-            Some(TimeWindows::of_size_with_no_grace(minute).advance_by(Duration::from_secs(10))),
+            Windows::Time(
+                TimeWindows::of_size_with_no_grace(minute).advance_by(Duration::from_secs(10)),
+            ),
+        ),
+        (
+            "sliding_1m",
+            Windows::Sliding(SlidingWindows::of_time_difference_with_no_grace(minute)),
         ),
     ];
     let mut keep = Vec::new();
     for (name, windows) in cases {
         let (mut task, state): (StreamTask, _) = common::task(
             &topology(windows),
-            &[("events", 1), ("bench-counts-changelog", 1)],
+            &[
+                ("events", 1),
+                ("bench-counts-changelog", 1),
+                ("bench-counts-times-changelog", 1),
+            ],
         );
         // Each batch continues in time where the last ended, so nothing is late.
         let shift = Cell::new(0i64);
@@ -99,4 +121,5 @@ fn main() {
     group.finish();
     totals.report("tumbling_1m", "count", BATCH);
     totals.report("hopping_1m_every_10s", "count", BATCH);
+    totals.report("sliding_1m", "count", BATCH);
 }

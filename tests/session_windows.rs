@@ -203,3 +203,56 @@ fn a_late_bridging_record_merges_two_sessions_and_retracts_them() {
         "two sessions, then the record at 110 bridges them"
     );
 }
+
+#[test]
+fn the_wall_clock_closes_sessions_of_a_quiet_partition() {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream("events", Consumed::with(StringSerde, StringSerde))
+        .group_by_key(Grouped::named("by-key"))
+        .windowed_by_session(SessionWindows::with_inactivity_gap_and_grace(
+            Duration::from_secs(2),
+            Duration::from_secs(1),
+        ))
+        .emit_strategy(EmitStrategy::OnWindowClose(FinalResults::unbounded()))
+        .close_on_wall_clock(Duration::from_millis(500))
+        .count(Materialized::named("sessions"))
+        .to_stream()
+        .to(
+            "out",
+            Produced::with(SessionSerde::new(Arc::new(StringSerde)), nullable(I64Serde)),
+        );
+    let driver = TopologyTestDriver::builder(builder.build().unwrap(), StreamsConfig::new("wall"))
+        .wall_clock_start(1_000)
+        .build()
+        .unwrap();
+    let input = driver
+        .input_topic("events", StringSerde, StringSerde)
+        .unwrap();
+    input.pipe("user".into(), "x".into(), 2_000).unwrap();
+    input.pipe("user".into(), "x".into(), 3_000).unwrap();
+    let out = driver.output_topic(
+        "out",
+        SessionSerde::new(Arc::new(StringSerde)),
+        nullable(I64Serde),
+    );
+    driver.advance_wall_clock(Duration::from_secs(4)).unwrap();
+    assert!(
+        out.is_empty(),
+        "wall clock 5 s: the session [2 s, 3 s] is open until 6 s"
+    );
+    driver.advance_wall_clock(Duration::from_secs(2)).unwrap();
+    let emitted: Vec<(Session, Option<i64>)> = out
+        .read_key_values()
+        .unwrap()
+        .into_iter()
+        .map(|(w, n): (Windowed<String>, Option<i64>)| ((w.key, w.window.start, w.window.end), n))
+        .collect();
+    assert_eq!(emitted, vec![(("user".to_owned(), 2_000, 3_000), Some(2))]);
+    input.pipe("user".into(), "x".into(), 3_500).unwrap();
+    assert!(
+        out.is_empty(),
+        "a record that could only extend the closed session is late"
+    );
+    assert_eq!(driver.metrics().dropped_late, 1);
+}

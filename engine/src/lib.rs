@@ -12,7 +12,7 @@
 //! | [`kafka`] | Kafka I/O through rdkafka: internal topics, the producer-backed collector, the restore reader |
 //! | [`serde`] | serdes for bytes, strings, big-endian integers and JSON |
 //! | [`partitioner`] | Kafka's Java-compatible murmur2 partitioner |
-//! | [`window`] | [`TimeWindows`], [`Windowed`] keys and their serde |
+//! | [`window`] | [`TimeWindows`], [`SlidingWindows`], [`SessionWindows`], [`Windowed`] keys and their serde |
 //! | [`time`] | event time: [`TimestampExtractor`] and the invalid-timestamp handler |
 //! | [`config`] | [`StreamsConfig`] |
 //! | [`query`] | interactive queries over HTTP: store registry, instance directory, routing, subscriptions |
@@ -70,4 +70,6 @@ pub use streams::{KafkaStreams, StreamsState};
 pub use thread::ThreadFailureResponse;
 pub use time::{InvalidTimestampHandler, TimestampExtractor};
 pub use topology::Topology;
-pub use window::{SessionSerde, SessionWindows, TimeWindows, Window, Windowed, WindowedSerde};
+pub use window::{
+    SessionSerde, SessionWindows, SlidingWindows, TimeWindows, Window, Windowed, WindowedSerde,
+};

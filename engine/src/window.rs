@@ -1,5 +1,6 @@
 //! Windows: time windows of a size that advance by a step ([`TimeWindows`], tumbling when
-//! the step is the size), the [`Windowed`] keys of windowed tables, and their serde.
+//! the step is the size), sliding windows ([`SlidingWindows`]), sessions
+//! ([`SessionWindows`]), the [`Windowed`] keys of windowed tables, and their serde.
 
 use std::time::Duration;
 
@@ -11,7 +12,8 @@ use crate::serde::{Serde, SerdeError, SerdeRef};
 /// (Kafka Streams' `windowstore.changelog.additional.retention.ms` default: a day).
 pub const CHANGELOG_EXTRA_RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
 
-/// A window of time: `[start, end)` in milliseconds.
+/// A window of time in milliseconds: `[start, end)` for [`TimeWindows`]; `[start, end]`, both
+/// inclusive, for [`SlidingWindows`] and sessions (as in Kafka Streams).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Window {
     /// The first millisecond in the window.
@@ -108,6 +110,48 @@ impl TimeWindows {
                 start,
                 end: start.saturating_add(size),
             })
+    }
+}
+
+/// Sliding windows (Kafka Streams' KIP-450): windows `[start, start + time difference]`,
+/// both ends inclusive, that exist where records are — each record at `t` has its window
+/// `[t - difference, t]` and, once a later record falls within `difference + 1` of it, the
+/// window `[t + 1, t + 1 + difference]` — so every distinct set of records no further apart
+/// than the time difference is aggregated exactly once. A window closes when stream time
+/// passes its end + grace; a record whose own window `[t - difference, t]` has closed
+/// (stream time is beyond `t + grace`) is dropped as late.
+///
+/// Unlike Kafka Streams, windows are not clipped at the epoch: a record at `t < difference`
+/// has the window `[t - difference, t]` like any other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlidingWindows {
+    pub(crate) difference_ms: i64,
+    pub(crate) grace_ms: i64,
+}
+
+impl SlidingWindows {
+    /// Sliding windows over records at most `difference` apart, accepting no late records.
+    pub fn of_time_difference_with_no_grace(difference: Duration) -> Self {
+        Self::of_time_difference_and_grace(difference, Duration::ZERO)
+    }
+
+    /// Sliding windows over records at most `difference` apart, accepting records up to
+    /// `grace` late.
+    pub fn of_time_difference_and_grace(difference: Duration, grace: Duration) -> Self {
+        Self {
+            difference_ms: millis(difference),
+            grace_ms: millis(grace),
+        }
+    }
+
+    /// The largest time difference between two records in one window, in milliseconds.
+    pub fn time_difference_ms(&self) -> i64 {
+        self.difference_ms
+    }
+
+    /// The grace period in milliseconds.
+    pub fn grace_ms(&self) -> i64 {
+        self.grace_ms
     }
 }
 

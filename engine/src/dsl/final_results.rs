@@ -2,9 +2,11 @@
 //! come, emitted once each when the window closes.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use super::Data;
 use crate::error::StreamsError;
+use crate::processor::PunctuationType;
 use crate::processor::node::Forward;
 use crate::record::{Change, Headers, Record};
 use crate::serde::SerdeRef;
@@ -59,6 +61,49 @@ pub enum EmitStrategy {
     /// closing, the wall clock) passes its end + grace. Like Kafka Streams'
     /// `suppress(untilWindowCloses(...))`.
     OnWindowClose(FinalResults),
+}
+
+/// Optional wall-clock closing of an aggregation's windows: when on, the wall clock is
+/// checked every interval and windows close by it as well as by stream time.
+pub(crate) struct WallClock {
+    interval: Option<Duration>,
+    /// The wall-clock time of the last check.
+    now: i64,
+    /// The aggregation's hook, which the checks punctuate.
+    hook: usize,
+}
+
+impl WallClock {
+    /// Checks every `interval`, or never.
+    pub(crate) fn new(interval: Option<Duration>) -> Self {
+        Self {
+            interval,
+            now: UNKNOWN_TIME,
+            hook: 0,
+        }
+    }
+
+    /// Sets the hook that `schedule`'s checks punctuate.
+    pub(crate) fn set_hook(&mut self, hook: usize) {
+        self.hook = hook;
+    }
+
+    /// Schedules the checks, if on (when the aggregation initializes).
+    pub(crate) fn schedule(&self, cx: &mut TaskContext) {
+        if let Some(interval) = self.interval {
+            cx.schedule(self.hook, interval, PunctuationType::WallClockTime);
+        }
+    }
+
+    /// Records a check at wall-clock time `now`.
+    pub(crate) fn advance(&mut self, now: i64) {
+        self.now = self.now.max(now);
+    }
+
+    /// The time windows close by: stream time, or the wall clock when later.
+    pub(crate) fn close_time(&self, cx: &TaskContext) -> i64 {
+        cx.stream_time.max(self.now)
+    }
 }
 
 /// Whether a window ending at `end` has closed by `close_time`, when windows close

@@ -48,6 +48,24 @@ impl<K: Data, V: Data> KGroupedStream<K, V> {
         )
     }
 
+    /// The key and value serdes of an aggregation's store: those in `materialized`, else
+    /// the stream's key serde and `value_serde`; a missing one is a topology error.
+    pub(crate) fn store_serdes<VA: Data>(
+        &self,
+        kind: &str,
+        materialized: &Materialized<K, VA>,
+        value_serde: Option<SerdeRef<VA>>,
+    ) -> (SerdeRef<K>, SerdeRef<VA>) {
+        let graph = &self.stream.graph;
+        let fix = "give it in `Materialized` (with_key_serde / with_value_serde) or upstream";
+        let key_serde = materialized.key_serde.clone();
+        let key_serde = key_serde.or(self.stream.key_serde.clone());
+        let key_serde = require(graph, key_serde, kind, "key", "store keys", fix);
+        let value_serde = materialized.value_serde.clone().or(value_serde);
+        let value_serde = require(graph, value_serde, kind, "value", "store values", fix);
+        (key_serde, value_serde)
+    }
+
     fn aggregate_with<VA: Data>(
         &self,
         kind: &'static str,

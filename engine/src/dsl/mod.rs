@@ -11,8 +11,10 @@ mod params;
 mod repartition;
 mod session;
 mod sink;
+mod sliding;
 mod source;
 mod table_changes;
+mod window_output;
 mod windowed;
 
 pub use builder::StreamsBuilder;
@@ -24,6 +26,7 @@ pub use kstream::split::BranchedKStream;
 pub use ktable::KTable;
 pub use params::{Consumed, Grouped, Materialized, Produced};
 pub use session::SessionWindowedKStream;
+pub use sliding::SlidingWindowedKStream;
 pub use windowed::TimeWindowedKStream;
 
 /// What records' keys and values must be: cloneable (a record sent to several downstream

@@ -6,25 +6,25 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 
-use super::final_results::{EmitStrategy, FinalBuffer, closes_by};
+use super::final_results::{EmitStrategy, closes_by};
 use super::grouped_stream::KGroupedStream;
 use super::params::Materialized;
-use super::repartition::require;
-use super::table_changes::forward_flushed;
+use super::window_output::WindowOutput;
 use super::{Data, KTable};
 use crate::error::StreamsError;
-use crate::processor::node::{Forward, Node, NodeHooks, NodeRef, node_factory};
+use crate::processor::node::{Node, NodeHooks, NodeRef, node_factory};
 use crate::record::{Change, Record};
 use crate::serde::{I64Serde, SerdeRef};
-use crate::store::{KeyValueStore, StoreSpec, WindowRetention};
+use crate::store::{StoreSpec, WindowRetention};
 use crate::task::TaskContext;
 use crate::topology::graph::{NodeDraft, Role, StoreDraft, StoreUse};
 use crate::window::{SessionSerde, SessionWindows, Window, Windowed};
 
-/// A session's new aggregate from a record's value and the aggregate so far (`None` for a
-/// new session).
-type Update<K, V, VA> = dyn Fn(&K, V, Option<VA>) -> VA + Send + Sync;
+/// A window's new aggregate from a record's value and the window's aggregate so far (`None`
+/// for a new window).
+pub(crate) type Fold<K, V, VA> = dyn Fn(&K, V, Option<VA>) -> VA + Send + Sync;
 /// The aggregate of two sessions a record bridges.
 type Merge<K, VA> = dyn Fn(&K, VA, VA) -> VA + Send + Sync;
 
@@ -33,6 +33,7 @@ pub struct SessionWindowedKStream<K, V> {
     grouped: KGroupedStream<K, V>,
     windows: SessionWindows,
     emit: EmitStrategy,
+    wall_clock: Option<Duration>,
 }
 
 impl<K: Data + PartialEq, V: Data> KGroupedStream<K, V> {
@@ -46,6 +47,7 @@ impl<K: Data + PartialEq, V: Data> KGroupedStream<K, V> {
             },
             windows,
             emit: EmitStrategy::OnWindowUpdate,
+            wall_clock: None,
         }
     }
 }
@@ -55,6 +57,15 @@ impl<K: Data + PartialEq, V: Data> SessionWindowedKStream<K, V> {
     /// time passes its end + gap + grace).
     pub fn emit_strategy(mut self, strategy: EmitStrategy) -> Self {
         self.emit = strategy;
+        self
+    }
+
+    /// Also closes sessions by the wall clock, checked every `interval`: a session closes
+    /// when stream time or the wall clock passes its end + gap + grace, so a partition that
+    /// receives no more records still emits its final results. Records for sessions closed
+    /// this way are dropped as late.
+    pub fn close_on_wall_clock(mut self, interval: Duration) -> Self {
+        self.wall_clock = Some(interval);
         self
     }
 
@@ -115,32 +126,14 @@ impl<K: Data + PartialEq, V: Data> SessionWindowedKStream<K, V> {
     fn build<VA: Data>(
         &self,
         kind: &'static str,
-        update: Arc<Update<K, V, VA>>,
+        update: Arc<Fold<K, V, VA>>,
         merge: Arc<Merge<K, VA>>,
         materialized: Materialized<K, VA>,
         value_serde: Option<SerdeRef<VA>>,
     ) -> KTable<Windowed<K>, VA> {
         let input = self.grouped.input(kind);
         let graph = &self.grouped.stream.graph;
-        let fix = "give it in `Materialized` (with_key_serde / with_value_serde) or upstream";
-        let key_serde = require(
-            graph,
-            materialized
-                .key_serde
-                .or(self.grouped.stream.key_serde.clone()),
-            kind,
-            "key",
-            "store keys",
-            fix,
-        );
-        let value_serde = require(
-            graph,
-            materialized.value_serde.or(value_serde),
-            kind,
-            "value",
-            "store values",
-            fix,
-        );
+        let (key_serde, value_serde) = self.grouped.store_serdes(kind, &materialized, value_serde);
         let windows = self.windows;
         let needed = windows.gap_ms.saturating_add(windows.grace_ms);
         let retention = materialized
@@ -156,25 +149,26 @@ impl<K: Data + PartialEq, V: Data> SessionWindowedKStream<K, V> {
             materialized.logging,
             materialized.caching,
         )
-        .windowed(WindowRetention::new(retention), key_serde.clone());
-        let emit = self.emit;
+        .windowed(WindowRetention::new(retention), key_serde.clone())
+        .of_sessions();
+        let (emit, wall_clock) = (self.emit, self.wall_clock);
         let factory = node_factory::<K, V, Windowed<K>, Change<VA>>(move |cx, forward| {
+            let out = WindowOutput::new(
+                cx.store::<Windowed<K>, VA>(0)?,
+                forward,
+                emit,
+                session_serde.clone(),
+                close_after(&windows),
+                wall_clock,
+            );
             let node = Rc::new(RefCell::new(SessionAggregator {
-                store: cx.store::<Windowed<K>, VA>(0)?,
+                out,
                 windows,
                 update: update.clone(),
                 merge: merge.clone(),
-                forward,
-                pending: match emit {
-                    EmitStrategy::OnWindowUpdate => None,
-                    EmitStrategy::OnWindowClose(buffer) => Some(FinalBuffer::new(
-                        buffer,
-                        session_serde.clone(),
-                        close_after(&windows),
-                    )),
-                },
             }));
-            cx.register(node.clone());
+            let hook = cx.register(node.clone());
+            node.borrow_mut().out.set_hook(hook);
             Ok(node as NodeRef<K, V>)
         });
         let mut g = graph.borrow_mut();
@@ -183,6 +177,7 @@ impl<K: Data + PartialEq, V: Data> SessionWindowedKStream<K, V> {
             explicit: materialized.name,
             owner,
             spec,
+            suffix: "",
         });
         let store = g.stores.len() - 1;
         let node = g.add_node(NodeDraft {
@@ -213,30 +208,10 @@ fn close_after(windows: &SessionWindows) -> i64 {
 }
 
 struct SessionAggregator<K, V, VA> {
-    store: KeyValueStore<Windowed<K>, VA>,
+    out: WindowOutput<K, VA>,
     windows: SessionWindows,
-    update: Arc<Update<K, V, VA>>,
+    update: Arc<Fold<K, V, VA>>,
     merge: Arc<Merge<K, VA>>,
-    forward: Forward<Windowed<K>, Change<VA>>,
-    pending: Option<FinalBuffer<K>>,
-}
-
-impl<K: Data + PartialEq, V: Data, VA: Data> SessionAggregator<K, V, VA> {
-    /// Writes `value` (`None` removes) for `key`'s session, forwarding the change now or
-    /// holding the session for its final result.
-    fn write(
-        &mut self,
-        cx: &mut TaskContext,
-        key: Windowed<K>,
-        value: Option<&VA>,
-    ) -> Result<(), StreamsError> {
-        let flushed = self.store.write(&key, value)?;
-        match self.pending.as_mut() {
-            Some(pending) if value.is_some() => pending.hold(cx, &self.store, &self.forward, key),
-            Some(_) => Ok(()),
-            None => forward_flushed(&self.store, &self.forward, cx, flushed),
-        }
-    }
 }
 
 impl<K: Data + PartialEq, V: Data, VA: Data> Node<K, V> for SessionAggregator<K, V, VA> {
@@ -248,9 +223,13 @@ impl<K: Data + PartialEq, V: Data, VA: Data> Node<K, V> for SessionAggregator<K,
         };
         // The key's open sessions within `gap` of the record (a closed session is final:
         // nothing merges into it).
-        let close_time = cx.stream_time;
+        let close_time = self.out.close_time(cx);
+        // Sessions this record's stream time closes are emitted before its writes, which
+        // may expire their segments.
+        self.out.emit_closed(cx, close_time)?;
         let after = close_after(&self.windows);
         let overlapping: Vec<(Windowed<K>, VA)> = self
+            .out
             .store
             .range(&bound(i64::MIN), &bound(i64::MAX))?
             .into_iter()
@@ -278,7 +257,7 @@ impl<K: Data + PartialEq, V: Data, VA: Data> Node<K, V> for SessionAggregator<K,
                 Some(acc) => (self.merge)(&record.key, acc, value.clone()),
             });
             if session.window != merged {
-                self.write(cx, session.clone(), None)?;
+                self.out.write(cx, session.clone(), None)?;
             }
         }
         let aggregate = (self.update)(&record.key, record.value, merged_value);
@@ -286,27 +265,25 @@ impl<K: Data + PartialEq, V: Data, VA: Data> Node<K, V> for SessionAggregator<K,
             key: record.key,
             window: merged,
         };
-        self.write(cx, key, Some(&aggregate))?;
-        if let Some(pending) = self.pending.as_mut() {
-            pending.emit_closed(cx, &self.store, &self.forward, close_time)?;
-        }
-        Ok(())
+        self.out.write(cx, key, Some(&aggregate))
     }
 }
 
 impl<K: Data + PartialEq, V: Data, VA: Data> NodeHooks for SessionAggregator<K, V, VA> {
     fn init(&mut self, cx: &mut TaskContext) -> Result<(), StreamsError> {
-        match self.pending.as_mut() {
-            Some(pending) => pending.rebuild(cx, &self.store, &self.forward),
-            None => Ok(()),
-        }
+        self.out.init(cx)
+    }
+
+    fn punctuate(
+        &mut self,
+        cx: &mut TaskContext,
+        _id: crate::processor::ScheduleId,
+        timestamp: i64,
+    ) -> Result<(), StreamsError> {
+        self.out.punctuate(cx, timestamp)
     }
 
     fn flush(&mut self, cx: &mut TaskContext) -> Result<(), StreamsError> {
-        let flushed = self.store.flush_cache()?;
-        if self.pending.is_none() {
-            forward_flushed(&self.store, &self.forward, cx, flushed)?;
-        }
-        Ok(())
+        self.out.flush(cx)
     }
 }

@@ -132,6 +132,7 @@ pub(crate) fn materialize<K: Data, Vin: 'static, VS: Data>(
         explicit: materialized.name,
         owner,
         spec,
+        suffix: "",
     });
     let store = g.stores.len() - 1;
     let node = g.add_node(NodeDraft {

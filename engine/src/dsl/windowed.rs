@@ -7,19 +7,18 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::final_results::{EmitStrategy, FinalBuffer, closes_by};
+use super::final_results::{EmitStrategy, closes_by};
 use super::grouped_stream::KGroupedStream;
 use super::params::Materialized;
-use super::repartition::require;
-use super::table_changes::{Update, forward_flushed};
+use super::table_changes::Update;
+use super::window_output::WindowOutput;
 use super::{Data, KTable};
 use crate::error::{StreamsError, TopologyError};
-use crate::processor::PunctuationType;
-use crate::processor::node::{Forward, Node, NodeHooks, NodeRef, node_factory};
+use crate::processor::node::{Node, NodeHooks, NodeRef, node_factory};
 use crate::record::{Change, Record};
 use crate::serde::{I64Serde, SerdeRef};
-use crate::store::{KeyValueStore, StoreSpec, WindowRetention};
-use crate::task::{TaskContext, UNKNOWN_TIME};
+use crate::store::{StoreSpec, WindowRetention};
+use crate::task::TaskContext;
 use crate::topology::graph::{NodeDraft, Role, StoreDraft, StoreUse};
 use crate::window::{TimeWindows, Windowed, WindowedSerde};
 
@@ -112,25 +111,7 @@ impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
     ) -> KTable<Windowed<K>, VA> {
         let input = self.grouped.input(kind);
         let graph = &self.grouped.stream.graph;
-        let fix = "give it in `Materialized` (with_key_serde / with_value_serde) or upstream";
-        let key_serde = require(
-            graph,
-            materialized
-                .key_serde
-                .or(self.grouped.stream.key_serde.clone()),
-            kind,
-            "key",
-            "store keys",
-            fix,
-        );
-        let value_serde = require(
-            graph,
-            materialized.value_serde.or(value_serde),
-            kind,
-            "value",
-            "store values",
-            fix,
-        );
+        let (key_serde, value_serde) = self.grouped.store_serdes(kind, &materialized, value_serde);
         let windows = self.windows;
         let needed = windows.size_ms.saturating_add(windows.grace_ms);
         let retention = match materialized.retention {
@@ -158,25 +139,21 @@ impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
         .windowed(WindowRetention::new(retention), key_serde.clone());
         let (emit, wall_clock) = (self.emit, self.wall_clock);
         let factory = node_factory::<K, V, Windowed<K>, Change<VA>>(move |cx, forward| {
+            let out = WindowOutput::new(
+                cx.store::<Windowed<K>, VA>(0)?,
+                forward,
+                emit,
+                windowed_serde.clone(),
+                windows.grace_ms,
+                wall_clock,
+            );
             let node = Rc::new(RefCell::new(WindowAggregator {
-                store: cx.store::<Windowed<K>, VA>(0)?,
+                out,
                 windows,
                 update: update.clone(),
-                forward,
-                pending: match emit {
-                    EmitStrategy::OnWindowUpdate => None,
-                    EmitStrategy::OnWindowClose(buffer) => Some(FinalBuffer::new(
-                        buffer,
-                        windowed_serde.clone(),
-                        windows.grace_ms,
-                    )),
-                },
-                wall_clock,
-                wall_close: UNKNOWN_TIME,
-                hook: 0,
             }));
             let hook = cx.register(node.clone());
-            node.borrow_mut().hook = hook;
+            node.borrow_mut().out.set_hook(hook);
             Ok(node as NodeRef<K, V>)
         });
         let mut g = graph.borrow_mut();
@@ -185,6 +162,7 @@ impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
             explicit: materialized.name,
             owner,
             spec,
+            suffix: "",
         });
         let store = g.stores.len() - 1;
         let node = g.add_node(NodeDraft {
@@ -207,35 +185,17 @@ impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
 }
 
 struct WindowAggregator<K, V, VA> {
-    store: KeyValueStore<Windowed<K>, VA>,
+    out: WindowOutput<K, VA>,
     windows: TimeWindows,
     update: Arc<Update<K, V, VA>>,
-    forward: Forward<Windowed<K>, Change<VA>>,
-    /// With final results only: the windows not emitted yet.
-    pending: Option<FinalBuffer<K>>,
-    wall_clock: Option<Duration>,
-    /// The wall-clock time of the last wall-clock check, when windows close on it.
-    wall_close: i64,
-    hook: usize,
-}
-
-impl<K: Data, V: Data, VA: Data> WindowAggregator<K, V, VA> {
-    /// The time windows are closed by: stream time, or the wall clock when later.
-    fn close_time(&self, cx: &TaskContext) -> i64 {
-        cx.stream_time.max(self.wall_close)
-    }
-
-    fn emit_closed(&mut self, cx: &mut TaskContext, close_time: i64) -> Result<(), StreamsError> {
-        match self.pending.as_mut() {
-            Some(pending) => pending.emit_closed(cx, &self.store, &self.forward, close_time),
-            None => Ok(()),
-        }
-    }
 }
 
 impl<K: Data, V: Data, VA: Data> Node<K, V> for WindowAggregator<K, V, VA> {
     fn process(&mut self, cx: &mut TaskContext, record: Record<K, V>) -> Result<(), StreamsError> {
-        let close_time = self.close_time(cx);
+        // Windows this record's stream time closes are emitted before its writes, which
+        // may expire their segments.
+        let close_time = self.out.close_time(cx);
+        self.out.emit_closed(cx, close_time)?;
         for window in self.windows.windows_for(record.timestamp) {
             if closes_by(window.end, self.windows.grace_ms, close_time) {
                 cx.metrics.dropped_late += 1;
@@ -245,27 +205,17 @@ impl<K: Data, V: Data, VA: Data> Node<K, V> for WindowAggregator<K, V, VA> {
                 key: record.key.clone(),
                 window,
             };
-            let old = self.store.get(&key)?;
+            let old = self.out.store.get(&key)?;
             let new = (self.update)(&record.key, record.value.clone(), old);
-            let flushed = self.store.write(&key, new.as_ref())?;
-            match self.pending.as_mut() {
-                Some(pending) => pending.hold(cx, &self.store, &self.forward, key)?,
-                None => forward_flushed(&self.store, &self.forward, cx, flushed)?,
-            }
+            self.out.write(cx, key, new.as_ref())?;
         }
-        self.emit_closed(cx, close_time)
+        Ok(())
     }
 }
 
 impl<K: Data, V: Data, VA: Data> NodeHooks for WindowAggregator<K, V, VA> {
     fn init(&mut self, cx: &mut TaskContext) -> Result<(), StreamsError> {
-        if let Some(interval) = self.wall_clock {
-            cx.schedule(self.hook, interval, PunctuationType::WallClockTime);
-        }
-        match self.pending.as_mut() {
-            Some(pending) => pending.rebuild(cx, &self.store, &self.forward),
-            None => Ok(()),
-        }
+        self.out.init(cx)
     }
 
     fn punctuate(
@@ -274,16 +224,10 @@ impl<K: Data, V: Data, VA: Data> NodeHooks for WindowAggregator<K, V, VA> {
         _id: crate::processor::ScheduleId,
         timestamp: i64,
     ) -> Result<(), StreamsError> {
-        self.wall_close = self.wall_close.max(timestamp);
-        let close_time = self.close_time(cx);
-        self.emit_closed(cx, close_time)
+        self.out.punctuate(cx, timestamp)
     }
 
     fn flush(&mut self, cx: &mut TaskContext) -> Result<(), StreamsError> {
-        let flushed = self.store.flush_cache()?;
-        if self.pending.is_none() {
-            forward_flushed(&self.store, &self.forward, cx, flushed)?;
-        }
-        Ok(())
+        self.out.flush(cx)
     }
 }

@@ -40,8 +40,8 @@ fn time(params: &HashMap<String, String>, name: &str, default: i64) -> Result<i6
     })
 }
 
-/// `GET /v1/stores/{store}/windows/{key}?from=&to=`: the key's windows that start in
-/// `[from, to]` (both default to everything kept).
+/// `GET /v1/stores/{store}/windows/{key}?from=&to=`: the key's windows (or sessions, with
+/// their end) that start in `[from, to]` (both default to everything kept).
 pub(crate) async fn fetch(
     State(api): State<Arc<Api>>,
     Path((store, key)): Path<(String, String)>,
@@ -86,15 +86,31 @@ pub(crate) async fn fetch(
         }
     };
     let reader = hosted.reader;
+    let sessions = spec.holds_sessions();
     let found = blocking(move || {
-        let (low, high) = (window_key(&bytes, from), window_key(&bytes, to));
+        // Session keys end with the session's start and end; window keys with the start.
+        let (low, high) = match sessions {
+            true => (
+                window_key(&window_key(&bytes, from), i64::MIN),
+                window_key(&window_key(&bytes, to), i64::MAX),
+            ),
+            false => (window_key(&bytes, from), window_key(&bytes, to)),
+        };
         let mut found = Vec::new();
         for entry in reader.range(Bound::Included(&low), Bound::Included(&high))? {
             let (composite, value) = entry?;
-            if let Some((k, start)) = split_window_key(&composite)
-                && k == bytes.as_slice()
-            {
-                found.push((start, value));
+            let Some((rest, last)) = split_window_key(&composite) else {
+                continue;
+            };
+            let (key, start, end) = match sessions {
+                true => match split_window_key(rest) {
+                    Some((key, start)) => (key, start, Some(last)),
+                    None => continue,
+                },
+                false => (rest, last, None),
+            };
+            if key == bytes.as_slice() {
+                found.push((start, end, value));
             }
         }
         Ok(found)
@@ -102,9 +118,13 @@ pub(crate) async fn fetch(
     .await?;
     let windows: Vec<_> = found
         .iter()
-        .map(
-            |(start, value)| json!({ "start": start, "value": render(spec.value_format(), value) }),
-        )
+        .map(|(start, end, value)| {
+            let value = render(spec.value_format(), value);
+            match end {
+                Some(end) => json!({ "start": start, "end": end, "value": value }),
+                None => json!({ "start": start, "value": value }),
+            }
+        })
         .collect();
     Ok(Json(json!({
         "store": store,

@@ -57,6 +57,8 @@ pub struct StoreSpec {
     pub(crate) canonical_key: KeyCanonicalizer,
     /// For a window store: how long windows are kept and how the store is segmented.
     pub(crate) window: Option<WindowRetention>,
+    /// Whether the window store holds sessions (keys carry a start and an end).
+    pub(crate) sessions: bool,
 }
 
 /// How a window store keeps its windows.
@@ -97,6 +99,7 @@ impl StoreSpec {
             value_format: value_serde.format(),
             canonical_key: canonicalizer(key_serde.clone()),
             window: None,
+            sessions: false,
             serdes: Arc::new((key_serde, value_serde)),
             key_type: std::any::type_name::<K>(),
             value_type: std::any::type_name::<V>(),
@@ -136,6 +139,18 @@ impl StoreSpec {
     /// For a window store, its retention; `None` for a key-value store.
     pub fn window(&self) -> Option<WindowRetention> {
         self.window
+    }
+
+    /// Whether this is a session store: a window store whose keys carry each session's
+    /// start and end.
+    pub fn holds_sessions(&self) -> bool {
+        self.sessions
+    }
+
+    /// This declaration as a session store's (after [`StoreSpec::windowed`]).
+    pub(crate) fn of_sessions(mut self) -> Self {
+        self.sessions = true;
+        self
     }
 
     /// This declaration as a window store's, keeping windows as `retention` says. Its

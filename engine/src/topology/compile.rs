@@ -154,15 +154,16 @@ pub(crate) fn compile(mut g: GraphBuilder) -> Result<Topology, TopologyError> {
     // Store names: owned stores first (in creation order), then stores added by name.
     let mut stores = Vec::new();
     for draft in &mut g.stores {
+        let suffix = draft.suffix;
         let name = match &draft.explicit {
-            Some(name) => name.clone(),
+            Some(name) => format!("{name}{suffix}"),
             None if g.require_explicit_names => {
                 return Err(TopologyError::MissingName {
                     what: format!("the store of `{}`", names.nodes[draft.owner]),
                     fix: "name it with `Materialized::named(\"...\")`".into(),
                 });
             }
-            None => format!("{}-store", names.nodes[draft.owner]),
+            None => format!("{}-store{suffix}", names.nodes[draft.owner]),
         };
         draft.spec.name = name;
         stores.push(draft.spec.clone());

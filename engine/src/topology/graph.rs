@@ -46,6 +46,9 @@ pub(crate) struct StoreDraft {
     pub(crate) owner: usize,
     /// The declaration; its name is filled in at build time.
     pub(crate) spec: StoreSpec,
+    /// Appended to the name, explicit or generated: a companion store of an operator's
+    /// main store (say `-times`) is named after it.
+    pub(crate) suffix: &'static str,
 }
 
 pub(crate) struct RepartitionDraft {
