@@ -19,7 +19,6 @@ use crate::record::{Change, Record};
 use crate::serde::{I64Serde, SerdeRef};
 use crate::store::{StoreSpec, WindowRetention};
 use crate::task::TaskContext;
-use crate::topology::graph::{NodeDraft, Role, StoreDraft, StoreUse};
 use crate::window::{SessionSerde, SessionWindows, Window, Windowed};
 
 /// A window's new aggregate from a record's value and the window's aggregate so far (`None`
@@ -171,23 +170,13 @@ impl<K: Data + PartialEq, V: Data> SessionWindowedKStream<K, V> {
             node.borrow_mut().out.set_hook(hook);
             Ok(node as NodeRef<K, V>)
         });
-        let mut g = graph.borrow_mut();
-        let owner = g.nodes.len();
-        g.stores.push(StoreDraft {
-            explicit: materialized.name,
-            owner,
-            spec,
-            suffix: "",
-        });
-        let store = g.stores.len() - 1;
-        let node = g.add_node(NodeDraft {
+        let node = graph.borrow_mut().add_aggregation(
             kind,
-            explicit: None,
-            role: Role::Processor,
-            parents: vec![input],
-            stores: vec![StoreUse::Owned(store)],
+            input,
+            materialized.name,
+            vec![(spec, "")],
             factory,
-        });
+        );
         let table_key_serde: SerdeRef<Windowed<K>> = Arc::new(SessionSerde::new(key_serde));
         KTable {
             graph: graph.clone(),

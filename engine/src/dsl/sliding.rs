@@ -33,7 +33,6 @@ use crate::record::{Change, Record};
 use crate::serde::{I64Serde, SerdeRef};
 use crate::store::{KeyValueStore, StoreSpec, WindowRetention};
 use crate::task::TaskContext;
-use crate::topology::graph::{NodeDraft, Role, StoreDraft, StoreUse};
 use crate::window::{SlidingWindows, Window, Windowed, WindowedSerde};
 
 /// A grouped stream cut into sliding windows, ready to aggregate per key and window.
@@ -193,25 +192,13 @@ impl<K: Data + PartialEq, V: Data> SlidingWindowedKStream<K, V> {
             node.borrow_mut().out.set_hook(hook);
             Ok(node as NodeRef<K, V>)
         });
-        let mut g = graph.borrow_mut();
-        let owner = g.nodes.len();
-        for (spec, suffix) in [(spec, ""), (times_spec, "-times")] {
-            g.stores.push(StoreDraft {
-                explicit: materialized.name.clone(),
-                owner,
-                spec,
-                suffix,
-            });
-        }
-        let times = g.stores.len() - 1;
-        let node = g.add_node(NodeDraft {
+        let node = graph.borrow_mut().add_aggregation(
             kind,
-            explicit: None,
-            role: Role::Processor,
-            parents: vec![input],
-            stores: vec![StoreUse::Owned(times - 1), StoreUse::Owned(times)],
+            input,
+            materialized.name,
+            vec![(spec, ""), (times_spec, "-times")],
             factory,
-        });
+        );
         let table_key_serde: SerdeRef<Windowed<K>> =
             Arc::new(WindowedSerde::new(key_serde, windows.difference_ms));
         KTable {

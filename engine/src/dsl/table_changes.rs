@@ -17,7 +17,7 @@ use crate::record::{Change, Headers, Record};
 use crate::serde::SerdeRef;
 use crate::store::{KeyValueStore, StoreSpec};
 use crate::task::TaskContext;
-use crate::topology::graph::{NodeDraft, Role, SharedGraph, StoreDraft, StoreUse};
+use crate::topology::graph::SharedGraph;
 
 /// Computes a key's new stored value from an input value and the stored one; `None`
 /// deletes the key.
@@ -126,23 +126,13 @@ pub(crate) fn materialize<K: Data, Vin: 'static, VS: Data>(
         cx.register(node.clone());
         Ok(node as NodeRef<K, Vin>)
     });
-    let mut g = graph.borrow_mut();
-    let owner = g.nodes.len();
-    g.stores.push(StoreDraft {
-        explicit: materialized.name,
-        owner,
-        spec,
-        suffix: "",
-    });
-    let store = g.stores.len() - 1;
-    let node = g.add_node(NodeDraft {
+    let node = graph.borrow_mut().add_aggregation(
         kind,
-        explicit: None,
-        role: Role::Processor,
-        parents: vec![input],
-        stores: vec![StoreUse::Owned(store)],
+        input,
+        materialized.name,
+        vec![(spec, "")],
         factory,
-    });
+    );
     KTable {
         graph: graph.clone(),
         node,

@@ -19,7 +19,6 @@ use crate::record::{Change, Record};
 use crate::serde::{I64Serde, SerdeRef};
 use crate::store::{StoreSpec, WindowRetention};
 use crate::task::TaskContext;
-use crate::topology::graph::{NodeDraft, Role, StoreDraft, StoreUse};
 use crate::window::{TimeWindows, Windowed, WindowedSerde};
 
 /// A grouped stream cut into time windows, ready to aggregate per key and window.
@@ -156,23 +155,13 @@ impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
             node.borrow_mut().out.set_hook(hook);
             Ok(node as NodeRef<K, V>)
         });
-        let mut g = graph.borrow_mut();
-        let owner = g.nodes.len();
-        g.stores.push(StoreDraft {
-            explicit: materialized.name,
-            owner,
-            spec,
-            suffix: "",
-        });
-        let store = g.stores.len() - 1;
-        let node = g.add_node(NodeDraft {
+        let node = graph.borrow_mut().add_aggregation(
             kind,
-            explicit: None,
-            role: Role::Processor,
-            parents: vec![input],
-            stores: vec![StoreUse::Owned(store)],
+            input,
+            materialized.name,
+            vec![(spec, "")],
             factory,
-        });
+        );
         let table_key_serde: SerdeRef<Windowed<K>> =
             Arc::new(WindowedSerde::new(key_serde, windows.size_ms));
         KTable {

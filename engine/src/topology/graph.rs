@@ -77,4 +77,36 @@ impl GraphBuilder {
         self.nodes.push(node);
         self.nodes.len() - 1
     }
+
+    /// Adds an aggregation: a processor `kind` after `input` that owns `stores` (each a
+    /// declaration and the suffix its name gets after `name`, explicit or generated), built
+    /// by `factory`. Returns the node.
+    pub(crate) fn add_aggregation(
+        &mut self,
+        kind: &'static str,
+        input: usize,
+        name: Option<String>,
+        stores: Vec<(StoreSpec, &'static str)>,
+        factory: Factory,
+    ) -> usize {
+        let owner = self.nodes.len();
+        let mut owned = Vec::new();
+        for (spec, suffix) in stores {
+            self.stores.push(StoreDraft {
+                explicit: name.clone(),
+                owner,
+                spec,
+                suffix,
+            });
+            owned.push(StoreUse::Owned(self.stores.len() - 1));
+        }
+        self.add_node(NodeDraft {
+            kind,
+            explicit: None,
+            role: Role::Processor,
+            parents: vec![input],
+            stores: owned,
+            factory,
+        })
+    }
 }
