@@ -332,12 +332,14 @@ impl<K: Data + PartialEq, V: Data, VA: Data> Node<K, V> for SlidingAggregator<K,
                 }
             }
         }
-        // Every window starts at a record's time - d (its own) or + 1 (the one after it):
-        // point reads of those that can matter find every stored one.
+        // Every window starts at a record's time - d (its own) or + 1 (the one after it).
+        // Point reads of those from t - d to t + 1 find every stored window the record
+        // falls in or could create.
+        let own = t.saturating_sub(d);
         let candidates: BTreeSet<i64> = times
             .iter()
             .flat_map(|r| [r.saturating_sub(d), r.saturating_add(1)])
-            .filter(|start| (from..=t.saturating_add(1)).contains(start))
+            .filter(|start| (own..=t.saturating_add(1)).contains(start))
             .collect();
         let mut stored = BTreeMap::new();
         for start in candidates {
@@ -345,24 +347,24 @@ impl<K: Data + PartialEq, V: Data, VA: Data> Node<K, V> for SlidingAggregator<K,
                 stored.insert(start, value);
             }
         }
-        let created = new_windows(t, d, &times, |start| stored.contains_key(&start));
-        let mut before: BTreeMap<i64, Option<VA>> = created
-            .into_iter()
-            .map(|(start, held)| {
-                // A window to copy is missing only when the stores were restored from
-                // changelogs cut at different points (a crash between commits); the new
-                // window then starts from what it can see: the record alone.
-                let value = match held {
-                    Before::Nothing => None,
-                    Before::SameAs(source) => stored.get(&source).cloned(),
-                };
-                (start, value)
-            })
-            .collect();
+        let mut before: BTreeMap<i64, Option<VA>> = BTreeMap::new();
+        for (start, held) in new_windows(t, d, &times, |start| stored.contains_key(&start)) {
+            let value = match held {
+                Before::Nothing => None,
+                // A window to copy that starts before t - d is read now. One is missing
+                // only when the stores were restored from changelogs cut at different
+                // points (a crash between commits); the new window then starts from what
+                // it can see: the record alone.
+                Before::SameAs(source) => match stored.get(&source) {
+                    Some(value) => Some(value.clone()),
+                    None => self.out.store.get(&at(source, d))?,
+                },
+            };
+            before.insert(start, value);
+        }
         // The stored windows the record falls in: those starting from t - d to t.
         before.extend(
             stored
-                .split_off(&t.saturating_sub(d))
                 .into_iter()
                 .filter(|(start, _)| *start <= t)
                 .map(|(start, value)| (start, Some(value))),
