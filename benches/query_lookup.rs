@@ -19,9 +19,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tributary::StreamsConfig;
-use tributary::engine::kafka::{KafkaCollector, TopicAdmin};
+use tributary::engine::internals::{KafkaCollector, TopicAdmin};
+use tributary::engine::internals::{OutgoingRecord, RecordCollector};
 use tributary::engine::partitioner::partition_for;
-use tributary::engine::task::{OutgoingRecord, RecordCollector};
 use tributary::engine::{KafkaStreams, StreamsState};
 use tributary::topologies::task_list::{self, COMPLETED, TaskEvent, TaskEventKind};
 
@@ -65,7 +65,7 @@ fn main() {
     let mut instances: Vec<KafkaStreams> = states
         .iter()
         .map(|state| {
-            let topology = task_list::projection(&topic).unwrap();
+            let topology = task_list::projection(&topic, None).unwrap();
             let mut streams = KafkaStreams::new(topology, config(state));
             streams.start().unwrap();
             streams

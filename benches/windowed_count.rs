@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
 use serde::Deserialize;
+use tributary::engine::internals::StreamTask;
 use tributary::engine::serde::{JsonSerde, StringSerde};
-use tributary::engine::task::StreamTask;
 use tributary::engine::{SlidingWindows, TimeWindows};
 use tributary::{Consumed, Grouped, Materialized, StreamsBuilder, Topology};
 

@@ -13,9 +13,9 @@ use anyhow::Context;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tributary::StreamsConfig;
-use tributary::engine::kafka::{KafkaCollector, TopicAdmin};
+use tributary::engine::internals::{KafkaCollector, TopicAdmin};
+use tributary::engine::internals::{OutgoingRecord, RecordCollector};
 use tributary::engine::partitioner::partition_for;
-use tributary::engine::task::{OutgoingRecord, RecordCollector};
 use tributary::engine::{KafkaStreams, StreamsState};
 use tributary::topologies::task_list::{self, TaskEvent, TaskEventKind};
 
@@ -40,6 +40,10 @@ pub struct DemoOptions {
 }
 
 const EVENTS: &str = "task-events";
+/// The topic of user profiles (user id → name and team).
+const USERS: &str = "users";
+/// The teams users work in.
+const TEAMS: [&str; 4] = ["core", "web", "data", "infra"];
 
 /// Runs the demo to the end.
 pub fn run(options: &DemoOptions) -> anyhow::Result<()> {
@@ -65,11 +69,14 @@ pub fn run(options: &DemoOptions) -> anyhow::Result<()> {
         config.set(key, value)?;
     }
     let admin = TopicAdmin::new(&config)?;
-    admin
-        .create_topic(EVENTS, options.partitions, &[])
-        .with_context(|| format!("creating `{EVENTS}`"))?;
+    for topic in [EVENTS, USERS] {
+        admin
+            .create_topic(topic, options.partitions, &[])
+            .with_context(|| format!("creating `{topic}`"))?;
+    }
+    write_profiles(&config, options.users, options.partitions)?;
 
-    let topology = task_list::projection(EVENTS)?;
+    let topology = task_list::projection(EVENTS, Some(USERS))?;
     println!("{}", topology.describe());
     let mut streams = KafkaStreams::new(topology, config.clone());
     streams.set_state_listener(|old, new| println!("projection: {old:?} -> {new:?}"));
@@ -119,12 +126,39 @@ pub fn run(options: &DemoOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes a profile (name and team) for every user.
+fn write_profiles(config: &StreamsConfig, users: u32, partitions: i32) -> anyhow::Result<()> {
+    let mut producer = KafkaCollector::new(config)?;
+    for user in 0..users {
+        let key = format!("user-{user}");
+        let profile = task_list::UserProfile {
+            name: format!("User {user}"),
+            team: TEAMS[user as usize % TEAMS.len()].to_owned(),
+        };
+        let value = serde_json::to_vec(&profile)?;
+        producer.send(OutgoingRecord {
+            topic: USERS,
+            partition: partition_for(key.as_bytes(), partitions),
+            key: Some(key.as_bytes()),
+            value: Some(&value),
+            timestamp: 0,
+            headers: &Vec::new(),
+        })?;
+    }
+    producer.flush()?;
+    Ok(())
+}
+
 /// Prints curl commands that query the projection at `address`.
 fn print_queries(address: &str) {
     let store = task_list::OPEN_TASKS;
     let completed = task_list::COMPLETED;
+    let with_user = task_list::USER_OPEN_TASKS;
+    let assigned = task_list::TASKS_WITH_ASSIGNEE;
     println!("queries: http://{address}  (for example, in another terminal:)");
     println!("  curl -s http://{address}/v1/stores/{store}/keys/user-7");
+    println!("  curl -s http://{address}/v1/stores/{with_user}/keys/user-7");
+    println!("  curl -s http://{address}/v1/stores/{assigned}/keys/task-1");
     println!("  curl -s 'http://{address}/v1/stores/{completed}/entries?prefix=user-1&limit=5'");
     println!("  curl -sN http://{address}/v1/stores/{store}/subscribe?key=user-7");
     println!("  curl -s http://{address}/v1/instances");
@@ -136,7 +170,7 @@ fn print_queries(address: &str) {
 fn self_query(address: &str) -> bool {
     let url = format!(
         "http://{address}/v1/stores/{}/keys/user-7",
-        task_list::OPEN_TASKS
+        task_list::USER_OPEN_TASKS
     );
     match ureq::get(&url).call() {
         Ok(mut response) => {

@@ -42,6 +42,11 @@ enum Command {
         /// The output topic (word count only).
         #[arg(long, default_value = "word-counts")]
         output: String,
+        /// The topic of user profiles (task list only): with it, the task list also names
+        /// each user's tasks and each task's assignee. It needs as many partitions as the
+        /// input.
+        #[arg(long)]
+        users: Option<String>,
     },
     /// Run seed 000's task list: generate task events for many users and project each
     /// user's open tasks and completed count with several stream threads.
@@ -80,10 +85,15 @@ enum Shipped {
 }
 
 impl Shipped {
-    fn build(self, input: &str, output: &str) -> anyhow::Result<tributary::Topology> {
+    fn build(
+        self,
+        input: &str,
+        output: &str,
+        users: Option<&str>,
+    ) -> anyhow::Result<tributary::Topology> {
         Ok(match self {
             Self::WordCount => tributary::topologies::word_count(input, output)?,
-            Self::TaskList => tributary::topologies::task_list::projection(input)?,
+            Self::TaskList => tributary::topologies::task_list::projection(input, users)?,
         })
     }
 }
@@ -99,7 +109,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Describe { topology } => {
             let topology = topology
-                .build("lines", "word-counts")
+                .build("lines", "word-counts", Some("users"))
                 .context("building the topology")?;
             print!("{}", topology.describe());
         }
@@ -108,7 +118,8 @@ fn main() -> anyhow::Result<()> {
             config,
             input,
             output,
-        } => run(topology, &config, &input, &output)?,
+            users,
+        } => run(topology, &config, (&input, &output, users.as_deref()))?,
         Command::Demo {
             bootstrap_servers,
             users,
@@ -135,9 +146,13 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Runs `topology` until a termination signal or a failure, then closes it.
-fn run(topology: Shipped, config: &Path, input: &str, output: &str) -> anyhow::Result<()> {
+fn run(
+    topology: Shipped,
+    config: &Path,
+    (input, output, users): (&str, &str, Option<&str>),
+) -> anyhow::Result<()> {
     let config = config_file::load(config)?;
-    let topology = topology.build(input, output)?;
+    let topology = topology.build(input, output, users)?;
     let stop = stop_on_signal()?;
     let mut streams = KafkaStreams::new(topology, config);
     streams.set_state_listener(|old, new| eprintln!("state: {old:?} -> {new:?}"));

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use tributary::engine::kafka::{KafkaChangelogReader, KafkaCollector, TopicAdmin};
+use tributary::engine::internals::{ChangelogReader, OutgoingRecord, RecordCollector};
+use tributary::engine::internals::{KafkaChangelogReader, KafkaCollector, TopicAdmin};
 use tributary::engine::serde::{I64Serde, JsonSerde, StringSerde, nullable};
-use tributary::engine::task::{ChangelogReader, OutgoingRecord, RecordCollector};
 use tributary::engine::{KafkaStreams, StreamsState};
 use tributary::{
     Consumed, Grouped, Materialized, Produced, StreamsBuilder, StreamsConfig, Topology,
@@ -105,7 +105,11 @@ fn the_default_handler_stops_the_instance_naming_the_record() {
         err.contains(&format!("record at topic `{events}` partition 0 offset 1")),
         "{err}"
     );
-    assert_eq!(streams.state(), StreamsState::NotRunning);
+    assert_eq!(
+        streams.state(),
+        StreamsState::Error,
+        "a failed instance stays failed"
+    );
     // Nothing at or after the failed record is committed: a restart reads it again.
     let admin = TopicAdmin::new(&config).unwrap();
     let committed = admin

@@ -4,15 +4,14 @@
 mod support;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use tributary::engine::kafka::{KafkaChangelogReader, KafkaCollector, TopicAdmin};
-use tributary::engine::serde::StringSerde;
-use tributary::engine::task::{
-    ChangelogReader, OutgoingRecord, RecordCollector, StreamTask, TaskId, TaskOptions,
+use tributary::engine::internals::{
+    ChangelogReader, KafkaChangelogReader, KafkaCollector, OutgoingRecord, RecordCollector,
+    StreamTask, TaskOptions, TopicAdmin,
 };
-use tributary::engine::{RawRecord, TopologyError};
-use tributary::state::{ChangelogRecord, MemoryBudget};
+use tributary::engine::serde::StringSerde;
+use tributary::engine::{RawRecord, TaskId, TopologyError};
+use tributary::state::ChangelogRecord;
 use tributary::{Consumed, Grouped, Materialized, StreamsBuilder, StreamsError};
 
 #[test]
@@ -154,15 +153,10 @@ fn a_task_restores_its_store_from_the_changelog_on_the_broker() {
         .group_by_key(Grouped::new())
         .count(Materialized::named("counts"));
     let topology = builder.build().unwrap();
-    let partitions = Arc::new(admin.prepare(&topology, &app).unwrap());
-    let options = |dir: &std::path::Path| TaskOptions {
-        application_id: app.clone(),
-        state_dir: dir.to_owned(),
-        cache_max_bytes: 1 << 20,
-        budget: MemoryBudget::new(16 << 20),
-        deserialization_handler: tributary::engine::DeserializationHandler::Fail,
-        invalid_timestamp_handler: Default::default(),
-        partitions: partitions.clone(),
+    let partitions = admin.prepare(&topology, &app).unwrap();
+    let options = |dir: &std::path::Path| {
+        TaskOptions::from_config(&config, &topology, partitions.clone())
+            .with_state_dir(dir.to_owned())
     };
     let id = TaskId {
         subtopology: 0,
@@ -241,6 +235,7 @@ fn changelog_records_wait_until_what_was_sent_before_them_is_delivered() {
         .unwrap();
     let mut sink = collector.changelog_sink();
     sink.send(ChangelogRecord {
+        store: "counts",
         topic: &changelog,
         partition: 0,
         key: b"k",

@@ -12,9 +12,9 @@ use serde_json::Value;
 use support::http::{self, Subscription};
 use support::worker::{self, Worker};
 use tributary::StreamsConfig;
-use tributary::engine::kafka::{KafkaCollector, TopicAdmin};
+use tributary::engine::internals::{KafkaCollector, TopicAdmin};
+use tributary::engine::internals::{OutgoingRecord, RecordCollector};
 use tributary::engine::partitioner::partition_for;
-use tributary::engine::task::{OutgoingRecord, RecordCollector};
 use tributary::topologies::task_list::{COMPLETED, OPEN_TASKS, TaskEvent, TaskEventKind};
 
 const PARTITIONS: i32 = 4;
@@ -128,8 +128,7 @@ impl App {
             self.dir.path(),
             name,
             "task-list",
-            &self.events,
-            "unused",
+            &["--input", &self.events],
             &all,
         )
     }
@@ -454,7 +453,13 @@ fn subscriptions_see_every_change_once_in_order_and_resubscribe_after_the_owner_
     let by_prefix = Subscription::open(&format!(
         "http://{front}/v1/stores/{COMPLETED}/subscribe?prefix=watched-"
     ));
-    assert_eq!((by_key.status, by_prefix.status), (200, 200));
+    assert_eq!(
+        (by_key.status, by_prefix.status),
+        (200, 200),
+        "{:?} {:?}",
+        by_key.error,
+        by_prefix.error
+    );
     let snapshot = by_key.snapshot(WAIT);
     assert_eq!(snapshot.len(), 1);
     assert_eq!(
@@ -617,13 +622,18 @@ fn bad_requests_get_the_right_status_and_say_why() {
         (
             "/v1/stores/counts/entries?limit=0",
             400,
-            "limit `0` is out of range",
+            "limit 0 is out of range",
         ),
         ("/v1/stores/counts/entries?limit=1001", 400, "use 1 to 1000"),
         (
             "/v1/stores/counts/entries?limit=many",
             400,
-            "limit `many` is out of range",
+            "bad query parameters",
+        ),
+        (
+            "/v1/stores/counts/entries?limit=5&limit=6",
+            400,
+            "parameter `limit` is given twice",
         ),
         (
             "/v1/stores/counts/entries?cursor=%21%21",
@@ -639,7 +649,28 @@ fn bad_requests_get_the_right_status_and_say_why() {
         (
             "/v1/stores/counts/entries?page=2",
             400,
-            "unknown parameter `page`",
+            "unknown field `page`",
+        ),
+        ("/v1/stores/counts/windows/1", 400, "is a key-value store"),
+        (
+            "/v1/internal/stores/counts/subscribe?partitions=7&key=AQ%3D%3D",
+            400,
+            "partition 7 does not exist; the store has partitions 0 to 1",
+        ),
+        (
+            "/v1/internal/stores/counts/subscribe?partitions=0,0&key=AQ%3D%3D",
+            400,
+            "partition 0 is listed twice",
+        ),
+        (
+            "/v1/internal/stores/counts/scan?partitions=-1&limit=5",
+            400,
+            "partition -1 does not exist",
+        ),
+        (
+            "/v1/stores/counts/subscribe?key=%FF",
+            400,
+            "parameter `key` is not valid UTF-8",
         ),
         (
             "/v1/stores/counts/subscribe",

@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use tributary::engine::kafka::{KafkaCollector, TopicAdmin};
+use tributary::engine::internals::{KafkaCollector, TopicAdmin};
+use tributary::engine::internals::{OutgoingRecord, RecordCollector};
 use tributary::engine::processor::{Processor, ProcessorContext};
 use tributary::engine::serde::StringSerde;
-use tributary::engine::task::{OutgoingRecord, RecordCollector};
 use tributary::engine::{KafkaStreams, StreamsState, ThreadFailureResponse};
 use tributary::{Consumed, Produced, Record, StreamsBuilder, StreamsConfig, StreamsError};
 
@@ -27,10 +27,10 @@ impl Processor<String, String, String, String> for FailsOnce {
         record: Record<String, String>,
     ) -> Result<(), StreamsError> {
         if record.value == "boom" && !self.0.swap(true, Ordering::AcqRel) {
-            return Err(StreamsError::Processor {
-                processor: "fails-once".into(),
-                message: "the first boom fails".into(),
-            });
+            return Err(StreamsError::processor(
+                "fails-once",
+                "the first boom fails",
+            ));
         }
         ctx.forward(record)
     }
@@ -83,6 +83,11 @@ fn by_default_a_failed_thread_shuts_the_instance_down() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("the first boom fails"), "{err}");
+    assert_eq!(
+        streams.state(),
+        StreamsState::Error,
+        "a failed instance stays failed"
+    );
 }
 
 #[test]

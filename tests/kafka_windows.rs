@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use support::http;
 use tributary::engine::dsl::{Consumed, Grouped, Materialized, StreamsBuilder};
-use tributary::engine::kafka::{KafkaCollector, TopicAdmin};
+use tributary::engine::internals::{KafkaCollector, TopicAdmin};
+use tributary::engine::internals::{OutgoingRecord, RecordCollector};
 use tributary::engine::partitioner::partition_for;
 use tributary::engine::serde::StringSerde;
-use tributary::engine::task::{OutgoingRecord, RecordCollector};
 use tributary::engine::{KafkaStreams, SessionWindows, SlidingWindows, TimeWindows, Topology};
 
 const PARTITIONS: i32 = 2;

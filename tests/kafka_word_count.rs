@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tributary::engine::kafka::{KafkaCollector, TopicAdmin};
+use tributary::engine::internals::{KafkaCollector, TopicAdmin};
+use tributary::engine::internals::{OutgoingRecord, RecordCollector};
 use tributary::engine::partitioner::partition_for;
-use tributary::engine::task::{OutgoingRecord, RecordCollector};
 use tributary::engine::{KafkaStreams, StreamsState};
 
 const LINES: &[&str] = &[

@@ -7,10 +7,15 @@
 //! input topics (the lines and the repartition topic) past its committed offsets at the
 //! moment of the kill. Each line holds one word, so a line processed twice adds at most one
 //! count.
+//!
+//! Under `exactly_once_v2` a kill changes nothing a reader of committed records sees: the
+//! final counts are exact and every word's counts on the output topic only ever go up (no
+//! result is written twice); and the restarted worker restores only the changelogs' tails.
 
 mod support;
 
 use std::collections::HashMap;
+use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -18,9 +23,9 @@ use std::time::Duration;
 
 use support::worker::{self, Worker};
 use tributary::StreamsConfig;
-use tributary::engine::kafka::{KafkaCollector, TopicAdmin};
+use tributary::engine::internals::{KafkaCollector, TopicAdmin};
+use tributary::engine::internals::{OutgoingRecord, RecordCollector};
 use tributary::engine::partitioner::partition_for;
-use tributary::engine::task::{OutgoingRecord, RecordCollector};
 
 const PARTITIONS: i32 = 4;
 const WORDS: u64 = 97;
@@ -68,11 +73,19 @@ fn produce_lines(
     })
 }
 
-/// Runs the scenario; returns the true counts, the final counts on the output topic, and
-/// the records past the committed offsets at the interruption.
-fn interrupted_run(
-    interruption: Interruption,
-) -> (HashMap<String, i64>, HashMap<String, i64>, i64) {
+/// What a run found: the true counts, the final counts on the output topic, the records past
+/// the committed offsets at the interruption, every output record, and the restarted
+/// worker's log.
+struct Run {
+    expected: HashMap<String, i64>,
+    counts: HashMap<String, i64>,
+    past: i64,
+    output: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    log: String,
+}
+
+/// Runs the scenario under `guarantee` (`processing.guarantee`).
+fn interrupted_run(interruption: Interruption, guarantee: &str) -> Run {
     let app = support::unique("restart");
     let config = support::config(&app);
     let (lines, out) = (format!("{app}-lines"), format!("{app}-counts"));
@@ -90,6 +103,7 @@ fn interrupted_run(
             ("state.dir".to_owned(), state.to_owned()),
             ("commit.interval.ms".to_owned(), "300".to_owned()),
             ("consumer.session.timeout.ms".to_owned(), "6000".to_owned()),
+            ("processing.guarantee".to_owned(), guarantee.to_owned()),
         ]
     };
     let start = |name: &str, state: &str| {
@@ -98,7 +112,13 @@ fn interrupted_run(
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        Worker::start(dir.path(), name, "word-count", &lines, &out, &settings)
+        Worker::start(
+            dir.path(),
+            name,
+            "word-count",
+            &["--input", &lines, "--output", &out],
+            &settings,
+        )
     };
     let kept_state = dir.path().join("state");
     let kept_state = kept_state.to_str().unwrap();
@@ -161,10 +181,16 @@ fn interrupted_run(
             "a worker with an empty state directory restores its stores from the changelog:\n{log}"
         );
     }
+    let log = second.log();
     second.stop();
 
-    let counts = worker::read_latest(&config, &out, PARTITIONS, worker::i64_be);
-    (expected, counts, past_at_interruption)
+    Run {
+        counts: worker::read_latest(&config, &out, PARTITIONS, worker::i64_be),
+        output: worker::read_all(&config, &out, PARTITIONS),
+        expected,
+        past: past_at_interruption,
+        log,
+    }
 }
 
 /// Every word's count is at least its true count and the excess stays within `bound`.
@@ -190,22 +216,76 @@ fn assert_at_least_once(
     );
 }
 
+/// Every word's counts on the output topic strictly increase: no count was written twice
+/// or taken back.
+fn assert_written_once(output: &[(Vec<u8>, Option<Vec<u8>>)]) {
+    let mut last: HashMap<&[u8], i64> = HashMap::new();
+    for (word, count) in output {
+        let count = worker::i64_be(count.as_deref().expect("counts are never deleted"));
+        if let Some(before) = last.insert(word, count) {
+            assert!(
+                count > before,
+                "`{}` went from {before} to {count}: a result written twice",
+                String::from_utf8_lossy(word)
+            );
+        }
+    }
+}
+
 #[test]
 fn a_graceful_stop_and_restart_gives_exact_counts() {
-    let (expected, counts, _) = interrupted_run(Interruption::Sigterm);
-    assert_eq!(counts, expected);
+    let run = interrupted_run(Interruption::Sigterm, "at_least_once");
+    assert_eq!(run.counts, run.expected);
 }
 
 #[test]
 fn a_killed_worker_restarted_on_its_state_counts_at_least_once() {
-    let (expected, counts, past) = interrupted_run(Interruption::SigkillKeepingState);
-    assert!(past > 0, "the kill came mid-stream");
-    assert_at_least_once(&expected, &counts, past);
+    let run = interrupted_run(Interruption::SigkillKeepingState, "at_least_once");
+    assert!(run.past > 0, "the kill came mid-stream");
+    assert_at_least_once(&run.expected, &run.counts, run.past);
 }
 
 #[test]
 fn a_killed_worker_restarted_on_an_empty_state_dir_counts_at_least_once() {
-    let (expected, counts, past) = interrupted_run(Interruption::SigkillWipingState);
-    assert!(past > 0, "the kill came mid-stream");
-    assert_at_least_once(&expected, &counts, past);
+    let run = interrupted_run(Interruption::SigkillWipingState, "at_least_once");
+    assert!(run.past > 0, "the kill came mid-stream");
+    assert_at_least_once(&run.expected, &run.counts, run.past);
+}
+
+#[test]
+fn a_stopped_and_restarted_worker_under_exactly_once_writes_each_result_once() {
+    let run = interrupted_run(Interruption::Sigterm, "exactly_once_v2");
+    assert_eq!(run.counts, run.expected);
+    assert_written_once(&run.output);
+    assert!(
+        !run.log.contains("from=0"),
+        "a clean stop under exactly-once checkpoints the stores, so a restart restores only the changelogs' tails:\n{}",
+        run.log
+    );
+}
+
+#[test]
+fn a_killed_worker_under_exactly_once_counts_exactly_and_writes_each_result_once() {
+    let run = interrupted_run(Interruption::SigkillKeepingState, "exactly_once_v2");
+    assert!(run.past > 0, "the kill came mid-stream");
+    assert!(
+        !run.log.contains("from=0"),
+        "after a crash under exactly-once the stores keep their committed state and restore only the changelogs' tails:\n{}",
+        run.log
+    );
+    if worker::broker_hides_aborted_records(&support::config("probe")) {
+        assert_eq!(run.counts, run.expected);
+        assert_written_once(&run.output);
+    } else {
+        // The transaction the kill left open is aborted when the worker restarts, but this
+        // broker still hands its records to read_committed readers (Tansu 0.6.0 returns no
+        // aborted-transaction ranges in fetch responses), so they are counted again.
+        // Written past the test harness's capture, so that every run shows it.
+        let _ = writeln!(
+            std::io::stderr(),
+            "NOT CHECKED: exactness after a kill. The broker returns aborted records to \
+             read_committed readers; checking the at-least-once bound instead."
+        );
+        assert_at_least_once(&run.expected, &run.counts, run.past);
+    }
 }

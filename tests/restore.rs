@@ -7,31 +7,38 @@ mod support;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::Arc;
 
-use tributary::engine::serde::StringSerde;
-use tributary::engine::task::{
-    ChangelogReader, OutgoingRecord, RecordCollector, RestoreRecord, StreamTask, TaskId,
-    TaskOptions,
+use tributary::engine::internals::{
+    ChangelogReader, OutgoingRecord, RecordCollector, RestoreRecord, StreamTask, TaskOptions,
 };
-use tributary::engine::{DeserializationHandler, RawRecord};
-use tributary::state::{ChangelogRecord, ChangelogSink, MemoryBudget, StateError};
-use tributary::{Consumed, Grouped, Materialized, StreamsBuilder, StreamsError, Topology};
+use tributary::engine::serde::StringSerde;
+use tributary::engine::{RawRecord, TaskId};
+use tributary::state::{ChangelogRecord, ChangelogSink, StateError};
+use tributary::{
+    Consumed, Grouped, Materialized, StreamsBuilder, StreamsConfig, StreamsError, Topology,
+};
 
 /// Topics in memory: what the task writes, and what restoration reads back.
 #[derive(Clone, Default)]
 struct Log(Rc<RefCell<Partitions>>);
 
-/// Records by topic and partition: key and value (`None`: a tombstone).
-type Partitions = HashMap<(String, i32), Vec<(Vec<u8>, Option<Vec<u8>>)>>;
+/// A record as the log keeps it: key, value (`None`: a tombstone), timestamp.
+type Logged = (Vec<u8>, Option<Vec<u8>>, i64);
+
+/// Records by topic and partition.
+type Partitions = HashMap<(String, i32), Vec<Logged>>;
 
 impl Log {
-    fn append(&self, topic: &str, partition: i32, key: &[u8], value: Option<&[u8]>) {
+    fn append(&self, topic: &str, partition: i32, key: &[u8], value: Option<&[u8]>, ts: i64) {
         self.0
             .borrow_mut()
             .entry((topic.to_owned(), partition))
             .or_default()
-            .push((key.to_vec(), value.map(<[u8]>::to_vec)));
+            .push((key.to_vec(), value.map(<[u8]>::to_vec), ts));
+    }
+
+    fn last(&self, topic: &str) -> Option<Logged> {
+        self.0.borrow().get(&(topic.to_owned(), 0))?.last().cloned()
     }
 
     fn len(&self, topic: &str) -> usize {
@@ -44,7 +51,8 @@ impl Log {
 
 impl RecordCollector for Log {
     fn send(&mut self, r: OutgoingRecord<'_>) -> Result<(), StreamsError> {
-        self.append(r.topic, r.partition, r.key.unwrap_or_default(), r.value);
+        let key = r.key.unwrap_or_default();
+        self.append(r.topic, r.partition, key, r.value, r.timestamp);
         Ok(())
     }
     fn flush(&mut self) -> Result<(), StreamsError> {
@@ -63,7 +71,7 @@ impl RecordCollector for Log {
 
 impl ChangelogSink for Log {
     fn send(&mut self, r: ChangelogRecord<'_>) -> Result<(), StateError> {
-        self.append(r.topic, r.partition, r.key, r.value);
+        self.append(r.topic, r.partition, r.key, r.value, r.timestamp);
         Ok(())
     }
 }
@@ -86,10 +94,11 @@ impl ChangelogReader for Log {
             .enumerate()
             .skip(from as usize)
             .take(max)
-            .map(|(offset, (key, value))| RestoreRecord {
+            .map(|(offset, (key, value, timestamp))| RestoreRecord {
                 offset: offset as i64,
                 key,
                 value,
+                timestamp,
             })
             .collect())
     }
@@ -108,28 +117,30 @@ fn topology() -> Topology {
 
 fn options(dir: &std::path::Path) -> TaskOptions {
     let partitions = HashMap::from([("events".to_owned(), 1), (CHANGELOG.to_owned(), 1)]);
-    TaskOptions {
-        application_id: "restore".into(),
-        state_dir: dir.to_owned(),
-        cache_max_bytes: 1 << 20,
-        budget: MemoryBudget::new(16 << 20),
-        deserialization_handler: DeserializationHandler::Fail,
-        invalid_timestamp_handler: Default::default(),
-        partitions: Arc::new(partitions),
-    }
+    let mut config = StreamsConfig::new("restore");
+    config.set("statestore.cache.max.bytes", "1048576").unwrap();
+    config.set("rocksdb.memory.bytes", "16777216").unwrap();
+    TaskOptions::from_config(&config, &topology(), partitions).with_state_dir(dir.to_owned())
 }
 
 fn record(offset: i64, key: &str) -> RawRecord {
+    stamped(offset, key, offset)
+}
+
+fn stamped(offset: i64, key: &str, timestamp: i64) -> RawRecord {
     RawRecord {
         offset,
-        timestamp: offset,
+        timestamp,
         key: Some(key.as_bytes().to_vec()),
         value: Some(b"x".to_vec()),
         headers: Vec::new(),
     }
 }
 
-fn open(dir: &std::path::Path, log: &Log) -> (StreamTask, tributary::engine::task::RestoreReport) {
+fn open(
+    dir: &std::path::Path,
+    log: &Log,
+) -> (StreamTask, tributary::engine::internals::RestoreReport) {
     let id = TaskId {
         subtopology: 0,
         partition: 0,
@@ -171,7 +182,7 @@ fn restores_from_the_checkpoint_and_falls_back_to_a_full_restore() {
 
     // Changes written elsewhere after the checkpoint (another instance owned the task) are
     // restored incrementally.
-    log.append(CHANGELOG, 0, b"c", Some(&7i64.to_be_bytes()));
+    log.append(CHANGELOG, 0, b"c", Some(&7i64.to_be_bytes()), 0);
     let (task, report) = open(dir.path(), &log);
     assert_eq!(
         (
@@ -226,7 +237,7 @@ fn restores_a_step_at_a_time_and_keeps_a_partial_restore_when_revoked() {
     let log = Log::default();
     for i in 0..25i64 {
         let key = format!("k{}", i % 10);
-        log.append(CHANGELOG, 0, key.as_bytes(), Some(&i.to_be_bytes()));
+        log.append(CHANGELOG, 0, key.as_bytes(), Some(&i.to_be_bytes()), i);
     }
     let dir = tempfile::tempdir().unwrap();
     let id = TaskId {
@@ -271,4 +282,30 @@ fn restores_a_step_at_a_time_and_keeps_a_partial_restore_when_revoked() {
     assert_eq!(counts.len(), 10);
     assert_eq!(counts["k4"], 24, "the latest value of each key wins");
     assert_eq!(counts["k5"], 15);
+}
+
+#[test]
+fn a_restored_store_stamps_results_as_the_original_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::default();
+    let (mut task, _) = open(dir.path(), &log);
+    // The count of `a` is stamped with its latest record: 10, not 5.
+    task.add_records("events", [stamped(0, "a", 10), stamped(1, "a", 5)]);
+    task.process(usize::MAX).unwrap();
+    task.commit().unwrap();
+    task.close();
+    let (key, value, ts) = log.last(CHANGELOG).unwrap();
+    assert_eq!((key.as_slice(), ts), (&b"a"[..], 10), "{value:?}");
+
+    // Rebuilt from the changelog alone, the store still knows the count's timestamp: an
+    // older record leaves it at 10.
+    std::fs::remove_dir_all(dir.path().join("restore")).unwrap();
+    let (mut task, report) = open(dir.path(), &log);
+    assert_eq!(report.stores[0].records, 1);
+    task.add_records("events", [stamped(2, "a", 3)]);
+    task.process(usize::MAX).unwrap();
+    task.commit().unwrap();
+    let (_, value, ts) = log.last(CHANGELOG).unwrap();
+    assert_eq!(value, Some(3i64.to_be_bytes().to_vec()));
+    assert_eq!(ts, 10, "stamped with the restored count's timestamp");
 }

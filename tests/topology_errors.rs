@@ -187,3 +187,97 @@ fn generated_names_are_stable_when_unrelated_operators_are_added() {
     assert_eq!(plain.len(), 3, "{plain:?}");
     assert_eq!(plain, store_and_topic_names(true));
 }
+
+#[test]
+fn joined_inputs_with_different_counts_are_refused_with_both_topics_named() {
+    use std::time::Duration;
+    use tributary::engine::JoinWindows;
+    use tributary::engine::dsl::{Joined, StreamJoined};
+    /// A kind of join and the topology that builds it over `left` and `right`.
+    type Join = (&'static str, fn(&StreamsBuilder));
+    let joins: [Join; 3] = [
+        ("stream-table", |builder| {
+            let users = builder.table("right", strings(), Materialized::new());
+            builder.stream("left", strings()).join_table(
+                &users,
+                |a, b| format!("{a}{b}"),
+                Joined::new(),
+            );
+        }),
+        ("table-table", |builder| {
+            let left = builder.table("left", strings(), Materialized::new());
+            let right = builder.table("right", strings(), Materialized::new());
+            left.join(
+                &right,
+                |a, b| format!("{a}{b}"),
+                Materialized::new().with_value_serde(StringSerde),
+            );
+        }),
+        ("stream-stream", |builder| {
+            let left = builder.stream("left", strings());
+            let right = builder.stream("right", strings());
+            left.join(
+                &right,
+                |a, b| format!("{a}{b}"),
+                JoinWindows::of_time_difference_with_no_grace(Duration::from_secs(1)),
+                StreamJoined::new(),
+            );
+        }),
+    ];
+    for (kind, join) in joins {
+        let builder = StreamsBuilder::new();
+        join(&builder);
+        let err = TopologyTestDriver::builder(builder.build().unwrap(), StreamsConfig::new("cp"))
+            .partitions("left", 3)
+            .partitions("right", 2)
+            .build()
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("`left` has 3 partitions but `right` has 2")
+                || err.contains("`right` has 2 partitions but `left` has 3"),
+            "{kind}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_rekeyed_stream_is_repartitioned_before_a_join_and_describe_shows_the_join() {
+    use tributary::engine::dsl::Joined;
+    let builder = StreamsBuilder::new();
+    let users = builder.table("users", strings(), Materialized::named("users"));
+    builder
+        .stream("clicks", strings())
+        .select_key(|_, v| v.clone())
+        .join_table(
+            &users,
+            |a, b| format!("{a}{b}"),
+            Joined::with(StringSerde, StringSerde).with_name("clicks-by-user"),
+        )
+        .to("out", Produced::with(StringSerde, StringSerde));
+    let description = builder.build().unwrap().describe();
+    for part in [
+        "<application.id>-clicks-by-user-repartition",
+        "(stream-table-join; stores: [users])",
+    ] {
+        assert!(description.contains(part), "{part} in\n{description}");
+    }
+}
+
+#[test]
+fn a_global_tables_topic_cannot_also_be_streamed() {
+    let builder = StreamsBuilder::new();
+    builder.global_table("countries", strings(), Materialized::new());
+    builder
+        .stream("countries", strings())
+        .to("copy", Produced::with(StringSerde, StringSerde));
+    let err = builder.build().err().unwrap();
+    assert_eq!(
+        err,
+        TopologyError::GlobalTopicReadTwice {
+            topic: "countries".into()
+        }
+    );
+    assert!(err.to_string().contains("its topic's only reader"), "{err}");
+}

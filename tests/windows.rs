@@ -1,123 +1,132 @@
-//! Windowed counts through the test driver, checked against a brute-force reference that
-//! replays the same out-of-order events: tumbling and hopping windows, every update and
-//! final results only, late records dropped and counted, and windows closed by the wall
-//! clock when no more records come.
+//! Time-windowed aggregations through the test driver, checked record by record (keys,
+//! values and timestamps) against a brute-force reference of Kafka Streams' rules over
+//! random out-of-order events: tumbling and hopping windows, with the record cache off and
+//! on (committed after each record and every few records), every update and final results
+//! only, late records dropped and counted, and windows closed by the wall clock when no more
+//! records come.
+
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use support::reference::{Caching, Out, assert_same, expected, run_indexed, wandering_times};
 use tributary::engine::dsl::{
     BufferFull, Consumed, EmitStrategy, FinalResults, Grouped, Materialized, Produced,
     StreamsBuilder,
 };
-use tributary::engine::serde::{I64Serde, StringSerde, nullable};
+use tributary::engine::serde::{I64Serde, JsonSerde, StringSerde, nullable};
 use tributary::engine::{
     StreamsConfig, TimeWindows, TopologyTestDriver, Window, Windowed, WindowedSerde,
 };
 
-/// (key, window start, count), in the order emitted.
-type Emitted = Vec<(String, i64, i64)>;
+/// A window's aggregate: the indices of its records, in the order they were folded in.
+type Agg = Vec<i64>;
 
-/// Events with timestamps that wander: mostly rising, some out of order within grace, some
-/// far behind (late).
-fn events(seed: u64, n: usize) -> Vec<(String, i64)> {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut now = 0i64;
-    (0..n)
-        .map(|_| {
-            now += rng.random_range(0..4);
-            let behind = match rng.random_range(0..10) {
-                0 => rng.random_range(10..40), // likely late
-                1..=3 => rng.random_range(0..6),
-                _ => 0,
-            };
-            let key = ["a", "b", "c"][rng.random_range(0..3)].to_owned();
-            (key, (now - behind).max(0))
-        })
-        .collect()
+fn events(seed: u64) -> Vec<(String, i64)> {
+    wandering_times(seed, 300, &["a", "b", "c"], 3, 6, 12)
 }
 
-/// What a windowed count must emit for `events`, computed the slow way.
-fn reference(windows: &TimeWindows, events: &[(String, i64)], final_only: bool) -> (Emitted, u64) {
-    let (size, grace) = (windows.size_ms(), windows.grace_ms());
-    let mut counts: BTreeMap<(String, i64), i64> = BTreeMap::new();
-    let mut emitted_final: BTreeSet<(String, i64)> = BTreeSet::new();
-    let mut out = Vec::new();
+/// What the aggregation forwards for each input record without a cache, and its final
+/// results, by Kafka Streams' rules: a record updates every window holding its timestamp
+/// whose end + grace stream time has not reached, and counts as late once for each one it
+/// has; an update is stamped with the largest record timestamp in its window; a window's
+/// final result goes out once stream time reaches its end + grace, earliest start first,
+/// then by key, stamped like its last update.
+struct Reference {
+    updates: Vec<Vec<Out<Windowed<String>, Agg>>>,
+    finals: Vec<Out<Windowed<String>, Agg>>,
+    dropped: u64,
+}
+
+fn reference(windows: &TimeWindows, events: &[(String, i64)]) -> Reference {
+    let (size, grace, advance) = (windows.size_ms(), windows.grace_ms(), windows.advance_ms());
+    // (start, key) → (records, largest timestamp)
+    let mut state: BTreeMap<(i64, String), (Agg, i64)> = BTreeMap::new();
+    let mut emitted: BTreeSet<(i64, String)> = BTreeSet::new();
     let mut stream_time = i64::MIN;
-    let mut dropped = 0;
-    for (key, ts) in events {
+    let mut out = Reference {
+        updates: Vec::new(),
+        finals: Vec::new(),
+        dropped: 0,
+    };
+    for (index, (key, ts)) in events.iter().enumerate() {
         stream_time = stream_time.max(*ts);
-        // Every window that holds `ts`: starts are the multiples of the advance.
-        let starts: Vec<i64> = (0..=*ts)
-            .filter(|start| start % windows.advance_ms() == 0 && ts - start < size)
-            .collect();
-        for start in starts {
+        let mut updates = Vec::new();
+        for start in (0..=*ts).filter(|s| s % advance == 0 && ts - s < size) {
             if start + size + grace <= stream_time {
-                dropped += 1;
+                out.dropped += 1;
                 continue;
             }
-            let count = counts.entry((key.clone(), start)).or_insert(0);
-            *count += 1;
-            if !final_only {
-                out.push((key.clone(), start, *count));
-            }
+            let (agg, max) = state
+                .entry((start, key.clone()))
+                .or_insert((Vec::new(), i64::MIN));
+            agg.push(index as i64);
+            *max = (*max).max(*ts);
+            let window = Windowed {
+                key: key.clone(),
+                window: Window {
+                    start,
+                    end: start + size,
+                },
+            };
+            updates.push((window, Some(agg.clone()), *max));
         }
-        if final_only {
-            // Closed windows, earliest end first, then by key.
-            let mut closed: Vec<(i64, String, i64)> = counts
-                .iter()
-                .filter(|((k, s), _)| {
-                    s + size + grace <= stream_time && !emitted_final.contains(&(k.clone(), *s))
-                })
-                .map(|((k, s), _)| (s + size, k.clone(), *s))
-                .collect();
-            closed.sort();
-            for (_, k, s) in closed {
-                emitted_final.insert((k.clone(), s));
-                out.push((k.clone(), s, counts[&(k, s)]));
+        out.updates.push(updates);
+        for ((start, key), (agg, max)) in &state {
+            if start + size + grace <= stream_time && emitted.insert((*start, key.clone())) {
+                let window = Windowed {
+                    key: key.clone(),
+                    window: Window {
+                        start: *start,
+                        end: start + size,
+                    },
+                };
+                out.finals.push((window, Some(agg.clone()), *max));
             }
         }
     }
-    (out, dropped)
+    out
 }
 
-/// Runs the windowed count over `events` and returns what it emitted and dropped.
-fn run(windows: TimeWindows, emit: EmitStrategy, events: &[(String, i64)]) -> (Emitted, u64) {
+/// Runs the windowed aggregation over `events`; returns what it forwarded and dropped.
+fn run(
+    windows: TimeWindows,
+    emit: EmitStrategy,
+    caching: Caching,
+    events: &[(String, i64)],
+) -> (Vec<Out<Windowed<String>, Agg>>, u64) {
     let builder = StreamsBuilder::new();
-    let serde = WindowedSerde::new(Arc::new(StringSerde), windows.size_ms());
+    let serde = || WindowedSerde::new(Arc::new(StringSerde), windows.size_ms());
+    // In memory: the rules are the same for every backend, and RocksDB is flushed on every
+    // commit.
+    let mut store = Materialized::named("aggs")
+        .with_value_serde(JsonSerde::<Agg>::new())
+        .in_memory();
+    if caching == Caching::Off {
+        store = store.with_caching_disabled();
+    }
     builder
-        .stream("events", Consumed::with(StringSerde, StringSerde))
+        .stream("events", Consumed::with(StringSerde, I64Serde))
         .group_by_key(Grouped::named("by-key"))
         .windowed_by(windows)
         .emit_strategy(emit)
-        .count(Materialized::named("counts"))
+        .aggregate(
+            Vec::new,
+            |_, index, mut agg: Agg| {
+                agg.push(index);
+                agg
+            },
+            store,
+        )
         .to_stream()
         .to(
             "out",
-            Produced::with(
-                WindowedSerde::new(Arc::new(StringSerde), windows.size_ms()),
-                nullable(I64Serde),
-            ),
+            Produced::with(serde(), nullable(JsonSerde::<Agg>::new())),
         );
-    let driver =
-        TopologyTestDriver::new(builder.build().unwrap(), StreamsConfig::new("windows")).unwrap();
-    let input = driver
-        .input_topic("events", StringSerde, StringSerde)
-        .unwrap();
-    for (key, ts) in events {
-        input.pipe(key.clone(), "x".into(), *ts).unwrap();
-    }
-    let emitted = driver
-        .output_topic("out", serde, nullable(I64Serde))
-        .read_key_values()
-        .unwrap()
-        .into_iter()
-        .map(|(k, v): (Windowed<String>, Option<i64>)| (k.key, k.window.start, v.unwrap()))
-        .collect();
-    (emitted, driver.metrics().dropped_late)
+    let (out, metrics) = run_indexed(builder.build().unwrap(), caching, events, serde());
+    (out, metrics.dropped_late)
 }
 
 fn kinds() -> Vec<(&'static str, TimeWindows)> {
@@ -139,34 +148,60 @@ fn kinds() -> Vec<(&'static str, TimeWindows)> {
 }
 
 #[test]
-fn every_update_matches_the_reference() {
+fn every_update_matches_the_reference_with_and_without_the_cache() {
     for (name, windows) in kinds() {
-        for seed in 0..5 {
-            let events = events(seed, 300);
-            let (want, want_dropped) = reference(&windows, &events, false);
-            let (got, dropped) = run(windows, EmitStrategy::OnWindowUpdate, &events);
-            assert_eq!(got, want, "{name}, seed {seed}");
-            assert_eq!(dropped, want_dropped, "{name}, seed {seed}: late records");
+        for seed in 0..4 {
+            let events = events(seed);
+            let want = reference(&windows, &events);
             assert!(
-                want_dropped > 0,
+                want.dropped > 0,
                 "{name}, seed {seed}: the events include late ones"
             );
+            for caching in Caching::ALL {
+                let (got, dropped) = run(windows, EmitStrategy::OnWindowUpdate, caching, &events);
+                assert_same(
+                    &got,
+                    &expected(caching, &want.updates),
+                    &format!("{name}, seed {seed}, {caching:?}"),
+                );
+                assert_eq!(dropped, want.dropped, "{name}, seed {seed}: late records");
+            }
         }
     }
 }
 
 #[test]
-fn final_results_match_the_reference() {
+fn final_results_match_the_reference_with_and_without_the_cache() {
     for (name, windows) in kinds() {
-        for seed in 0..5 {
-            let events = events(seed, 300);
-            let (want, want_dropped) = reference(&windows, &events, true);
+        for seed in 0..4 {
+            let events = events(seed);
+            let want = reference(&windows, &events);
             let strategy = EmitStrategy::OnWindowClose(FinalResults::unbounded());
-            let (got, dropped) = run(windows, strategy, &events);
-            assert_eq!(got, want, "{name}, seed {seed}");
-            assert_eq!(dropped, want_dropped, "{name}, seed {seed}: late records");
+            for caching in Caching::ALL {
+                let (got, dropped) = run(windows, strategy, caching, &events);
+                assert_same(
+                    &got,
+                    &want.finals,
+                    &format!("{name}, seed {seed}, {caching:?}"),
+                );
+                assert_eq!(dropped, want.dropped, "{name}, seed {seed}: late records");
+            }
         }
     }
+}
+
+/// The counts of `emitted` windows by key and start.
+fn counts(emitted: &[Out<Windowed<String>, Agg>]) -> Vec<(String, i64, usize)> {
+    emitted
+        .iter()
+        .map(|(w, agg, _)| {
+            (
+                w.key.clone(),
+                w.window.start,
+                agg.as_ref().map_or(0, Vec::len),
+            )
+        })
+        .collect()
 }
 
 #[test]
@@ -174,9 +209,9 @@ fn a_full_final_results_buffer_fails_or_emits_early() {
     let windows = TimeWindows::of_size_with_no_grace(Duration::from_millis(10));
     let events: Vec<(String, i64)> = ["a", "b", "c"].iter().map(|k| (k.to_string(), 1)).collect();
     let early = EmitStrategy::OnWindowClose(FinalResults::max_windows(2, BufferFull::EmitEarly));
-    let (emitted, _) = run(windows, early, &events);
+    let (emitted, _) = run(windows, early, Caching::CommitEachInput, &events);
     assert_eq!(
-        emitted,
+        counts(&emitted),
         vec![("a".to_owned(), 0, 1)],
         "the first window goes out early"
     );
@@ -242,7 +277,7 @@ fn the_wall_clock_closes_windows_of_a_quiet_partition() {
         "wall clock 6 s: still before end + grace (11 s)"
     );
     driver.advance_wall_clock(Duration::from_secs(6)).unwrap();
-    let emitted = out.read_key_values().unwrap();
+    let emitted = out.read_records().unwrap();
     let expected = Windowed {
         key: "a".to_owned(),
         window: Window {
@@ -250,12 +285,34 @@ fn the_wall_clock_closes_windows_of_a_quiet_partition() {
             end: 10_000,
         },
     };
+    assert_eq!(emitted.len(), 1, "closed by the wall clock alone");
     assert_eq!(
-        emitted,
-        vec![(expected, Some(2))],
-        "closed by the wall clock alone"
+        (&emitted[0].key, emitted[0].value, emitted[0].timestamp),
+        (&expected, Some(2), 3_000),
+        "stamped with the window's latest record"
     );
     input.pipe("a".into(), "x".into(), 4_000).unwrap();
     assert!(out.is_empty(), "a record for the closed window is late");
     assert_eq!(driver.metrics().dropped_late, 1);
+}
+
+#[test]
+fn updates_and_final_results_carry_the_largest_record_timestamp() {
+    let windows = TimeWindows::of_size_with_no_grace(Duration::from_millis(500));
+    // 2@550 then 2@500: the second update of [500, 1000) is stamped 550, not 500.
+    let events = [("k".to_owned(), 550), ("k".to_owned(), 500)];
+    let (got, _) = run(windows, EmitStrategy::OnWindowUpdate, Caching::Off, &events);
+    let stamps: Vec<i64> = got.iter().map(|(_, _, ts)| *ts).collect();
+    assert_eq!(stamps, vec![550, 550]);
+    // Records at 0 and 15 in [0, 500): the final result, emitted once 600 closes the
+    // window, is stamped 15 (the window's latest record), not 499.
+    let events = [
+        ("k".to_owned(), 0),
+        ("k".to_owned(), 15),
+        ("k".to_owned(), 600),
+    ];
+    let strategy = EmitStrategy::OnWindowClose(FinalResults::unbounded());
+    let (got, _) = run(windows, strategy, Caching::Off, &events);
+    assert_eq!(got.len(), 1);
+    assert_eq!((got[0].0.window.start, got[0].2), (0, 15));
 }

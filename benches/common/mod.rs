@@ -3,16 +3,14 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tributary::engine::task::{
-    ChangelogReader, OutgoingRecord, RecordCollector, RestoreRecord, StreamTask, TaskId,
-    TaskOptions,
+use tributary::engine::internals::{
+    ChangelogReader, OutgoingRecord, RecordCollector, RestoreRecord, StreamTask, TaskOptions,
 };
-use tributary::engine::{DeserializationHandler, RawRecord};
-use tributary::state::{ChangelogSink, DiscardingChangelog, MemoryBudget};
-use tributary::{StreamsError, Topology};
+use tributary::engine::{RawRecord, TaskId};
+use tributary::state::{ChangelogSink, DiscardingChangelog};
+use tributary::{StreamsConfig, StreamsError, Topology};
 
 /// Accepts and drops every record, as a producer with an infinitely fast broker would.
 pub struct Discard;
@@ -52,20 +50,19 @@ impl ChangelogReader for NoChangelog {
 /// and its state in a temporary directory (returned, to keep it alive).
 pub fn task(topology: &Topology, partitions: &[(&str, i32)]) -> (StreamTask, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let options = TaskOptions {
-        application_id: "bench".into(),
-        state_dir: dir.path().to_owned(),
-        cache_max_bytes: 10 << 20,
-        budget: MemoryBudget::new(128 << 20),
-        deserialization_handler: DeserializationHandler::Fail,
-        invalid_timestamp_handler: Default::default(),
-        partitions: Arc::new(
-            partitions
-                .iter()
-                .map(|(t, n)| ((*t).to_owned(), *n))
-                .collect(),
-        ),
-    };
+    let mut config = StreamsConfig::new("bench");
+    config
+        .set("statestore.cache.max.bytes", "10485760")
+        .expect("a cache size");
+    config
+        .set("rocksdb.memory.bytes", "134217728")
+        .expect("a memory budget");
+    let partitions: HashMap<String, i32> = partitions
+        .iter()
+        .map(|(t, n)| ((*t).to_owned(), *n))
+        .collect();
+    let options = TaskOptions::from_config(&config, topology, partitions)
+        .with_state_dir(dir.path().to_owned());
     let id = TaskId {
         subtopology: 0,
         partition: 0,
@@ -147,6 +144,9 @@ impl Totals {
     /// Prints `engine / baseline` time per iteration, and records per second of each.
     pub fn report(&self, engine: &str, baseline: &str, records_per_iter: usize) {
         let (e, b) = (self.per_iter(engine), self.per_iter(baseline));
+        if e == 0.0 || b == 0.0 {
+            return; // filtered out of this run
+        }
         println!(
             "\nRATIO {engine} / {baseline} = {:.2}  ({engine}: {:.0} records/s, {baseline}: {:.0} records/s)\n",
             e / b,

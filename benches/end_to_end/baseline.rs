@@ -10,7 +10,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tributary::StreamsConfig;
-use tributary::engine::kafka::{ClientRole, client_config};
+use tributary::engine::internals::{ClientRole, client_config};
 use tributary::engine::partitioner::partition_for;
 use tributary::topologies::task_list::TaskEvent;
 

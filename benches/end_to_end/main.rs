@@ -7,7 +7,9 @@
 //!   the loop in a `HashMap` without changelog; both write the changed counts at each
 //!   commit;
 //! - restore: a 1M-record changelog restored into RocksDB by the engine's tasks, against a
-//!   plain consumer reading the same topic.
+//!   plain consumer reading the same topic;
+//! - (a) and (b) again under `exactly_once_v2` (transactions, commits every 100 ms),
+//!   against the engine's own at-least-once runs.
 //!
 //! Each prints records per second and CPU time per record (user + system of this process,
 //! which does all the work; the broker runs in its own process) and the ratios.
@@ -26,9 +28,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tributary::StreamsConfig;
 use tributary::engine::KafkaStreams;
-use tributary::engine::kafka::{KafkaCollector, TopicAdmin};
+use tributary::engine::internals::{KafkaCollector, TopicAdmin};
+use tributary::engine::internals::{OutgoingRecord, RecordCollector};
 use tributary::engine::partitioner::partition_for;
-use tributary::engine::task::{OutgoingRecord, RecordCollector};
 use tributary::topologies::task_list::{TaskEvent, TaskEventKind};
 
 use cpu::{Run, process_cpu};
@@ -101,6 +103,20 @@ fn main() {
             &seen,
             events,
         );
+        let eos_out = format!("e2e-{run_id}-eos-out-{index}");
+        admin.create_topic(&eos_out, PARTITIONS, &[]).unwrap();
+        let mut eos_config = config(&format!("eos-{index}"));
+        eos_config
+            .set("processing.guarantee", "exactly_once_v2")
+            .unwrap();
+        eos_config.set("commit.interval.ms", "100").unwrap();
+        let seen = Arc::new(AtomicU64::new(0));
+        let eos = run_engine(
+            eos_config,
+            topology(&input, &eos_out, seen.clone()),
+            &seen,
+            events,
+        );
         let hand = baseline::run(
             &config(&format!("loop-{index}")),
             &input,
@@ -108,6 +124,12 @@ fn main() {
             PARTITIONS,
             events,
             loop_work,
+        );
+        cpu::report(
+            &format!("{name} under exactly_once_v2 vs at_least_once"),
+            eos,
+            engine,
+            "at_least_once",
         );
         cpu::report(name, engine, hand, "loop");
     }

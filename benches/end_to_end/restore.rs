@@ -3,20 +3,18 @@
 //! against a plain consumer reading the same topic to its end with the same settings.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
-use tributary::engine::DeserializationHandler;
-use tributary::engine::kafka::{
-    ClientRole, KafkaChangelogReader, KafkaCollector, TopicAdmin, client_config,
+use tributary::engine::TaskId;
+use tributary::engine::internals::{
+    ClientRole, KafkaChangelogReader, KafkaCollector, OutgoingRecord, RecordCollector, StreamTask,
+    TaskOptions, TopicAdmin, client_config,
 };
 use tributary::engine::partitioner::partition_for;
 use tributary::engine::serde::StringSerde;
-use tributary::engine::task::{OutgoingRecord, RecordCollector, StreamTask, TaskId, TaskOptions};
-use tributary::state::MemoryBudget;
 use tributary::{Consumed, Grouped, Materialized, StreamsBuilder, StreamsConfig};
 
 use crate::PARTITIONS;
@@ -60,15 +58,8 @@ pub fn measure(config: &StreamsConfig, records: u64, keys: u64) -> (Run, Run) {
     let consumed_before = consume(config, &changelog);
 
     let state = tempfile::tempdir().unwrap();
-    let options = TaskOptions {
-        application_id: app,
-        state_dir: state.path().to_owned(),
-        cache_max_bytes: 10 << 20,
-        budget: MemoryBudget::new(256 << 20),
-        deserialization_handler: DeserializationHandler::Fail,
-        invalid_timestamp_handler: Default::default(),
-        partitions: Arc::new(partitions),
-    };
+    let options = TaskOptions::from_config(config, &topology, partitions)
+        .with_state_dir(state.path().to_owned());
     let mut reader = KafkaChangelogReader::new(config).unwrap();
     let cpu_before = process_cpu();
     let started = Instant::now();

@@ -24,6 +24,11 @@ pub enum ProcessingGuarantee {
     /// the last commit are processed again (the default).
     #[default]
     AtLeastOnce,
+    /// Every record's effects are written exactly once (`exactly_once_v2`, KIP-447): each
+    /// stream thread writes its outputs, changelogs and repartition records and commits its
+    /// consumed offsets in one Kafka transaction per commit; consumers read committed
+    /// records only.
+    ExactlyOnceV2,
 }
 
 /// Settings of a Tributary application.
@@ -37,7 +42,7 @@ pub enum ProcessingGuarantee {
 /// | `state.dir` | [`StreamsConfig::state_dir`] | `<tmp>/tributary` |
 /// | `statestore.cache.max.bytes` | [`StreamsConfig::cache_max_bytes`] | 10 MiB |
 /// | `rocksdb.memory.bytes` | [`StreamsConfig::memory_budget_bytes`] | 256 MiB |
-/// | `commit.interval.ms` | [`StreamsConfig::commit_interval_ms`] | 30000 |
+/// | `commit.interval.ms` | [`StreamsConfig::commit_interval_ms`] | 30000 (100 under `exactly_once_v2`) |
 /// | `processing.guarantee` | [`StreamsConfig::processing_guarantee`] | `at_least_once` |
 /// | `application.server` | [`StreamsConfig::application_server`] | `127.0.0.1:8080` |
 /// | `query.auth.token` | [`StreamsConfig::query_auth_token`] | none |
@@ -61,10 +66,14 @@ pub struct StreamsConfig {
     pub cache_max_bytes: usize,
     /// The memory budget of all RocksDB stores of a process (block cache and memtables).
     pub memory_budget_bytes: usize,
-    /// How often progress is committed.
+    /// How often progress is committed (by default 30 s, or 100 ms under exactly-once, as
+    /// in Kafka Streams).
     pub commit_interval_ms: u64,
-    /// At-least-once; `exactly_once_v2` is refused until it is implemented.
+    /// At-least-once (the default) or exactly-once.
     pub processing_guarantee: ProcessingGuarantee,
+    /// Whether `commit.interval.ms` was set, so that the guarantee's default does not
+    /// override it.
+    commit_interval_set: bool,
     /// What to do with undeserializable records.
     pub deserialization_handler: DeserializationHandler,
     /// What to do with records without a valid timestamp.
@@ -96,6 +105,7 @@ impl StreamsConfig {
             memory_budget_bytes: tributary_state::MemoryBudget::DEFAULT_BYTES,
             commit_interval_ms: 30_000,
             processing_guarantee: ProcessingGuarantee::AtLeastOnce,
+            commit_interval_set: false,
             deserialization_handler: DeserializationHandler::Fail,
             invalid_timestamp_handler: InvalidTimestampHandler::Fail,
             application_server: Some("127.0.0.1:8080".to_owned()),
@@ -181,7 +191,10 @@ impl StreamsConfig {
             "state.dir" => self.state_dir = PathBuf::from(value),
             "statestore.cache.max.bytes" => self.cache_max_bytes = number(value)? as usize,
             "rocksdb.memory.bytes" => self.memory_budget_bytes = number(value)? as usize,
-            "commit.interval.ms" => self.commit_interval_ms = number(value)?,
+            "commit.interval.ms" => {
+                self.commit_interval_ms = number(value)?;
+                self.commit_interval_set = true;
+            }
             "default.invalid.timestamp.handler" => {
                 self.invalid_timestamp_handler = match value {
                     "fail" => InvalidTimestampHandler::Fail,
@@ -219,16 +232,23 @@ impl StreamsConfig {
             "processing.guarantee" => {
                 self.processing_guarantee = match value {
                     "at_least_once" => ProcessingGuarantee::AtLeastOnce,
-                    "exactly_once_v2" | "exactly_once" => {
+                    "exactly_once_v2" => ProcessingGuarantee::ExactlyOnceV2,
+                    "exactly_once" | "exactly_once_beta" => {
                         return Err(bad(format!(
-                            "`{value}` is not supported yet; use `at_least_once`"
+                            "`{value}` was removed in Kafka Streams 4.0; use `exactly_once_v2`"
                         )));
                     }
                     other => {
                         return Err(bad(format!(
-                            "`{other}` is not a guarantee; use `at_least_once`"
+                            "`{other}` is not a guarantee; use `at_least_once` or `exactly_once_v2`"
                         )));
                     }
+                };
+                if !self.commit_interval_set {
+                    self.commit_interval_ms = match self.processing_guarantee {
+                        ProcessingGuarantee::AtLeastOnce => 30_000,
+                        ProcessingGuarantee::ExactlyOnceV2 => 100,
+                    };
                 }
             }
             "default.deserialization.exception.handler" => {
@@ -260,6 +280,11 @@ impl StreamsConfig {
             }
         }
         Ok(())
+    }
+
+    /// Whether `processing.guarantee` is `exactly_once_v2`.
+    pub fn exactly_once(&self) -> bool {
+        self.processing_guarantee == ProcessingGuarantee::ExactlyOnceV2
     }
 
     /// Every key [`StreamsConfig::set`] accepts.
@@ -321,15 +346,33 @@ mod tests {
     }
 
     #[test]
-    fn only_at_least_once_is_accepted() {
+    fn exactly_once_v2_commits_every_100_ms_unless_told_otherwise() {
         let mut c = StreamsConfig::new("app");
+        c.set("processing.guarantee", "exactly_once_v2").unwrap();
+        assert_eq!(c.processing_guarantee, ProcessingGuarantee::ExactlyOnceV2);
+        assert_eq!(c.commit_interval_ms, 100);
         c.set("processing.guarantee", "at_least_once").unwrap();
-        assert_eq!(c.processing_guarantee, ProcessingGuarantee::AtLeastOnce);
-        let err = c
-            .set("processing.guarantee", "exactly_once_v2")
+        assert_eq!(c.commit_interval_ms, 30_000);
+        let c = StreamsConfig::from_settings([
+            ("application.id", "app"),
+            ("commit.interval.ms", "250"),
+            ("processing.guarantee", "exactly_once_v2"),
+        ])
+        .unwrap();
+        assert_eq!(c.commit_interval_ms, 250);
+        let err = StreamsConfig::new("app")
+            .set("processing.guarantee", "exactly_once")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("not supported yet"), "{err}");
+        assert!(err.contains("use `exactly_once_v2`"), "{err}");
+    }
+
+    #[test]
+    fn the_guarantee_says_whether_it_is_exactly_once() {
+        assert!(!StreamsConfig::new("app").exactly_once());
+        let mut c = StreamsConfig::new("app");
+        c.set("processing.guarantee", "exactly_once_v2").unwrap();
+        assert!(c.exactly_once());
     }
 
     #[test]

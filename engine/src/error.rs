@@ -1,5 +1,9 @@
-//! The engine's error type.
+//! The engine's errors: [`TopologyError`] for what `build()` refuses, [`StreamsError`] for
+//! what goes wrong while running, and [`KafkaFailure`] for a Kafka client's error with what
+//! it means for the caller (retry, abort the transaction, or give up).
 
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
 use tributary_state::StateError;
 
 use crate::serde::SerdeError;
@@ -24,6 +28,7 @@ impl std::fmt::Display for RecordPart {
 
 /// Errors of building a topology: each names the operator, store or topic and the fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TopologyError {
     /// Two operators were given the same explicit name.
     #[error("two operators are named `{name}`; operator names must be unique, rename one of them")]
@@ -119,6 +124,15 @@ pub enum TopologyError {
         /// The name.
         name: String,
     },
+    /// A global table's topic is also read by a stream or table source.
+    #[error(
+        "topic `{topic}` is read by a global table and by a stream or table source; a global \
+         table must be its topic's only reader (read the topic once, or copy it to another topic)"
+    )]
+    GlobalTopicReadTwice {
+        /// The topic.
+        topic: String,
+    },
     /// The topology has no source.
     #[error("the topology reads no topic; add a source with `StreamsBuilder::stream` or `table`")]
     NoSource,
@@ -126,6 +140,7 @@ pub enum TopologyError {
 
 /// Errors raised while running a topology (in a task, the test driver or the runtime).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StreamsError {
     /// The topology is invalid.
     #[error(transparent)]
@@ -200,21 +215,24 @@ pub enum StreamsError {
         /// The topics the topology reads.
         known: String,
     },
-    /// A user processor failed.
+    /// A user processor (or an operator) failed.
     #[error("processor `{processor}` failed: {message}")]
     Processor {
         /// The processor.
         processor: String,
         /// What went wrong.
         message: String,
+        /// The error behind it, if any.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
-    /// Output could not be written.
-    #[error("cannot write to topic `{topic}`: {reason}")]
+    /// The producer refused a record (too large, say, or the producer has failed).
+    #[error("cannot write to topic `{topic}`: {error}")]
     Produce {
         /// The topic.
         topic: String,
-        /// Why.
-        reason: String,
+        /// librdkafka's error.
+        error: KafkaFailure,
     },
     /// Another instance of the application holds the state directory.
     #[error(
@@ -226,11 +244,19 @@ pub enum StreamsError {
         path: std::path::PathBuf,
     },
     /// A Kafka client operation failed.
-    #[error("cannot {doing}: {reason}")]
+    #[error("cannot {doing}: {error}")]
     Kafka {
         /// What was being done, e.g. "create the producer".
         doing: String,
-        /// librdkafka's or the broker's reason.
+        /// librdkafka's error, with its code and classification.
+        error: KafkaFailure,
+    },
+    /// The instance could not start, run or stop one of its parts (a thread, a runtime).
+    #[error("cannot {doing}: {reason}")]
+    Lifecycle {
+        /// What was being done, e.g. "stop the stream threads".
+        doing: String,
+        /// Why it failed.
         reason: String,
     },
     /// A configuration value is invalid.
@@ -241,4 +267,235 @@ pub enum StreamsError {
         /// What is wrong and what is accepted.
         reason: String,
     },
+}
+
+impl StreamsError {
+    /// A processor's failure, without an underlying error.
+    pub fn processor(processor: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Processor {
+            processor: processor.into(),
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A Kafka failure while `doing` something, with no librdkafka error behind it (the
+    /// engine gave up waiting, say).
+    pub(crate) fn kafka(doing: impl Into<String>, failure: KafkaFailure) -> Self {
+        Self::Kafka {
+            doing: doing.into(),
+            error: failure,
+        }
+    }
+
+    /// Whether trying the same operation again may succeed (a Kafka error librdkafka or the
+    /// broker calls transient).
+    pub fn is_retriable(&self) -> bool {
+        matches!(self, Self::Kafka { error, .. } if error.retriable)
+    }
+
+    /// Whether the client that failed cannot be used any more (a fenced or fatally failed
+    /// producer).
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, Self::Kafka { error, .. } if error.fatal)
+    }
+
+    /// Whether this failure ends a stream thread's transaction but not its work (under
+    /// exactly-once): the transaction must be aborted, or the producer was fenced by a
+    /// newer one with its transactional id, or the consumer group moved on (the thread's
+    /// generation is stale). The thread then starts again from the last commit.
+    pub fn ends_transaction(&self) -> bool {
+        use RDKafkaErrorCode::*;
+        let failure = match self {
+            Self::Kafka { error, .. } | Self::Produce { error, .. } => error,
+            _ => return false,
+        };
+        failure.abortable
+            || matches!(
+                failure.code,
+                Some(
+                    Fenced
+                        | ProducerFenced
+                        | InvalidProducerEpoch
+                        | TransactionCoordinatorFenced
+                        | IllegalGeneration
+                        | UnknownMemberId
+                        | RebalanceInProgress
+                        | FencedInstanceId
+                )
+            )
+    }
+}
+
+/// A Kafka client's error: librdkafka's code (when there is one), its message, and what it
+/// means for the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaFailure {
+    /// librdkafka's error code; `None` for conditions the engine detects itself.
+    pub code: Option<RDKafkaErrorCode>,
+    /// What librdkafka or the broker said.
+    pub message: String,
+    /// Trying again may succeed.
+    pub retriable: bool,
+    /// The client cannot be used any more (for example, a fenced producer).
+    pub fatal: bool,
+    /// The open transaction must be aborted (it can then be retried).
+    pub abortable: bool,
+}
+
+impl std::fmt::Display for KafkaFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl KafkaFailure {
+    /// A condition the engine detected itself (no librdkafka code), such as waiting too
+    /// long for a broker: `retriable` says whether trying again may help.
+    pub fn detected(message: impl Into<String>, retriable: bool) -> Self {
+        Self {
+            code: None,
+            message: message.into(),
+            retriable,
+            fatal: false,
+            abortable: false,
+        }
+    }
+
+    /// A failure with librdkafka's `code`, classified by it.
+    pub fn with_code(code: RDKafkaErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code: Some(code),
+            message: message.into(),
+            retriable: retriable_code(code),
+            fatal: fatal_code(code),
+            abortable: false,
+        }
+    }
+}
+
+impl From<&KafkaError> for KafkaFailure {
+    fn from(error: &KafkaError) -> Self {
+        if let KafkaError::Transaction(e) = error {
+            return Self {
+                code: Some(e.code()),
+                message: error.to_string(),
+                retriable: e.is_retriable(),
+                fatal: e.is_fatal(),
+                abortable: e.txn_requires_abort(),
+            };
+        }
+        match error.rdkafka_error_code() {
+            Some(code) => Self::with_code(code, error.to_string()),
+            None => Self::detected(error.to_string(), false),
+        }
+    }
+}
+
+/// Codes librdkafka or the broker use for conditions that pass: a leader or coordinator
+/// moving, a broker unreachable for now, timeouts, full queues.
+fn retriable_code(code: RDKafkaErrorCode) -> bool {
+    use RDKafkaErrorCode::*;
+    matches!(
+        code,
+        BrokerTransportFailure
+            | AllBrokersDown
+            | MessageTimedOut
+            | OperationTimedOut
+            | TimedOutQueue
+            | QueueFull
+            | Retry
+            | RequestTimedOut
+            | NetworkException
+            | LeaderNotAvailable
+            | NotLeaderForPartition
+            | BrokerNotAvailable
+            | ReplicaNotAvailable
+            | NotEnoughReplicas
+            | NotEnoughReplicasAfterAppend
+            | CoordinatorLoadInProgress
+            | CoordinatorNotAvailable
+            | NotCoordinator
+            | RebalanceInProgress
+            | ConcurrentTransactions
+            | KafkaStorageError
+            | OffsetNotAvailable
+            | UnknownTopicOrPartition
+            | FencedLeaderEpoch
+            | UnknownLeaderEpoch
+            | PreferredLeaderNotAvailable
+            | ThrottlingQuotaExceeded
+            | UnstableOffsetCommit
+    )
+}
+
+/// Codes after which the client is of no more use: it was fenced by a newer instance, or
+/// failed fatally, or is not allowed to do what it must.
+fn fatal_code(code: RDKafkaErrorCode) -> bool {
+    use RDKafkaErrorCode::*;
+    matches!(
+        code,
+        Fatal
+            | Fenced
+            | ProducerFenced
+            | InvalidProducerEpoch
+            | TransactionCoordinatorFenced
+            | TransactionalIdAuthorizationFailed
+            | ClusterAuthorizationFailed
+            | Authentication
+            | SaslAuthenticationFailed
+            | FencedInstanceId
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kafka_errors_keep_their_code_and_classification() {
+        let timeout = KafkaFailure::from(&KafkaError::MessageProduction(
+            RDKafkaErrorCode::MessageTimedOut,
+        ));
+        assert_eq!(timeout.code, Some(RDKafkaErrorCode::MessageTimedOut));
+        assert!(timeout.retriable && !timeout.fatal);
+        let fenced = StreamsError::kafka(
+            "commit the transaction",
+            KafkaFailure::with_code(RDKafkaErrorCode::ProducerFenced, "fenced"),
+        );
+        assert!(fenced.is_fatal() && !fenced.is_retriable());
+        assert!(
+            fenced
+                .to_string()
+                .contains("commit the transaction: fenced")
+        );
+        let too_large = KafkaFailure::with_code(RDKafkaErrorCode::MessageSizeTooLarge, "too large");
+        assert!(!too_large.retriable && !too_large.fatal);
+    }
+
+    #[test]
+    fn fencing_and_abortable_failures_end_a_transaction_but_not_the_thread() {
+        let failure = |code| {
+            StreamsError::kafka("commit the transaction", KafkaFailure::with_code(code, "x"))
+        };
+        assert!(failure(RDKafkaErrorCode::ProducerFenced).ends_transaction());
+        assert!(failure(RDKafkaErrorCode::IllegalGeneration).ends_transaction());
+        let mut abortable = KafkaFailure::detected("delivery failed", false);
+        abortable.abortable = true;
+        assert!(StreamsError::kafka("commit the transaction", abortable).ends_transaction());
+        assert!(!failure(RDKafkaErrorCode::TransactionalIdAuthorizationFailed).ends_transaction());
+        assert!(!failure(RDKafkaErrorCode::MessageSizeTooLarge).ends_transaction());
+    }
+
+    #[test]
+    fn processor_errors_keep_their_source() {
+        let cause = std::io::Error::other("disk gone");
+        let error = StreamsError::Processor {
+            processor: "enrich".into(),
+            message: "lookup failed".into(),
+            source: Some(Box::new(cause)),
+        };
+        let source = std::error::Error::source(&error).expect("a source");
+        assert_eq!(source.to_string(), "disk gone");
+    }
 }

@@ -1,23 +1,31 @@
-//! Tributary's engine: the topology DSL, its compiler, processors, tasks and the
-//! topology test driver.
+//! Tributary's engine: the topology DSL, its compiler, processors, stores, the topology
+//! test driver, and the runtime that runs topologies on Kafka.
+//!
+//! The public modules are what a user needs:
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | [`dsl`] | [`StreamsBuilder`], `KStream`, `KTable`, grouped streams and tables, and the `Consumed` / `Produced` / `Grouped` / `Materialized` parameters |
+//! | [`dsl`] | [`StreamsBuilder`], `KStream`, `KTable`, grouped and windowed streams, and the `Consumed` / `Produced` / `Grouped` / `Materialized` parameters |
 //! | [`topology`] | the compiled [`Topology`]: sub-topologies, internal topics, partition counts, `describe()` |
 //! | [`processor`] | the Processor API: [`processor::Processor`], its context, punctuation |
 //! | [`store`] | typed store handles and store declarations |
-//! | [`task`] | [`task::StreamTask`]: a sub-topology for one partition, with restore and commit |
 //! | [`driver`] | [`TopologyTestDriver`]: run a topology in-process without a broker |
-//! | [`kafka`] | Kafka I/O through rdkafka: internal topics, the producer-backed collector, the restore reader |
-//! | [`serde`] | serdes for bytes, strings, big-endian integers and JSON |
+//! | [`serde`] | serdes for bytes, strings, big-endian integers and JSON, and their [`serde::Format`] |
 //! | [`partitioner`] | Kafka's Java-compatible murmur2 partitioner |
-//! | [`window`] | [`TimeWindows`], [`SlidingWindows`], [`SessionWindows`], [`Windowed`] keys and their serde |
+//! | [`window`] | [`TimeWindows`], [`SlidingWindows`], [`SessionWindows`], [`JoinWindows`], [`Windowed`] keys and their serde |
 //! | [`time`] | event time: [`TimestampExtractor`] and the invalid-timestamp handler |
 //! | [`config`] | [`StreamsConfig`] |
-//! | [`query`] | interactive queries over HTTP: store registry, instance directory, routing, subscriptions |
+//! | [`discovery`] | the stores this instance hosts and the directory of instances (what [`KafkaStreams::stores`] and [`KafkaStreams::directory`] give) |
+//! | [`query`] | interactive queries over HTTP: routes, formats, errors |
 //! | [`metrics`] | the Prometheus metrics an instance serves |
-//! | `streams`, `thread` | [`KafkaStreams`] and its stream threads: run a topology on a Kafka cluster |
+//!
+//! Inside, in layers (a module uses only those above it; `tests/module_layers.rs` checks
+//! that no module uses one that uses it back): `record`, `error`, `names`, `task_id`,
+//! `serde`, `window`, `time`, `config` → `store` → `processor` (node graph, task context,
+//! collector) → `topology`, `dsl` → `task` (a sub-topology for one partition: stores,
+//! restore, commit) → `driver`, `kafka` (rdkafka clients) → `discovery`, `metrics` →
+//! `query` → `runtime` ([`KafkaStreams`] and its stream threads). Benchmarks and tests reach
+//! `task` and `kafka` through the hidden [`internals`] module.
 //!
 //! ```
 //! use tributary_engine::dsl::{Consumed, Grouped, Materialized, StreamsBuilder};
@@ -43,20 +51,22 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod discovery;
 pub mod driver;
 pub mod dsl;
 mod error;
-pub mod kafka;
+mod kafka;
 pub mod metrics;
+mod names;
 pub mod partitioner;
 pub mod processor;
 pub mod query;
 mod record;
+mod runtime;
 pub mod serde;
 pub mod store;
-mod streams;
-pub mod task;
-mod thread;
+mod task;
+mod task_id;
 pub mod time;
 pub mod topology;
 pub mod window;
@@ -64,12 +74,29 @@ pub mod window;
 pub use config::{DeserializationHandler, ProcessingGuarantee, StreamsConfig};
 pub use driver::TopologyTestDriver;
 pub use dsl::StreamsBuilder;
-pub use error::{RecordPart, StreamsError, TopologyError};
+pub use error::{KafkaFailure, RecordPart, StreamsError, TopologyError};
+pub use processor::TaskMetrics;
 pub use record::{Change, Headers, RawRecord, Record};
-pub use streams::{KafkaStreams, StreamsState};
-pub use thread::ThreadFailureResponse;
+pub use runtime::{KafkaStreams, StreamsState, ThreadFailureResponse};
+pub use task_id::TaskId;
 pub use time::{InvalidTimestampHandler, TimestampExtractor};
 pub use topology::Topology;
 pub use window::{
-    SessionSerde, SessionWindows, SlidingWindows, TimeWindows, Window, Windowed, WindowedSerde,
+    JoinWindows, SessionSerde, SessionWindows, SlidingWindows, TimeWindows, Window, Windowed,
+    WindowedSerde,
 };
+
+/// Parts of the engine that benchmarks and integration tests drive directly: tasks, the
+/// Kafka clients, internal names. Not part of the documented API; it may change at any time.
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::kafka::{
+        ClientRole, KafkaChangelogReader, KafkaCollector, TopicAdmin, client_config,
+    };
+    pub use crate::names::{changelog_topic, instances_topic};
+    pub use crate::processor::collector::{OutgoingRecord, RecordCollector};
+    pub use crate::task::{
+        ChangelogReader, LogEntry, MemoryLog, RestoreRecord, RestoreReport, StoreRestore,
+        StreamTask, TaskOptions,
+    };
+}

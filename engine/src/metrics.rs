@@ -11,8 +11,9 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::query::StoreRegistry;
-use crate::task::{TaskId, TaskMetrics};
+use crate::discovery::StoreRegistry;
+use crate::processor::TaskMetrics;
+use crate::task_id::TaskId;
 
 /// Latency buckets from 10 µs to 10 s.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -197,6 +198,11 @@ impl Metrics {
         let before = handles.reported;
         for (reason, now, then) in [
             ("late", counted.dropped_late, before.dropped_late),
+            (
+                "null_key_or_value",
+                counted.dropped_null,
+                before.dropped_null,
+            ),
             (
                 "deserialization",
                 counted.skipped_deserialization,

@@ -27,6 +27,21 @@ impl<K, V> Record<K, V> {
         }
     }
 
+    /// The same record with another value.
+    pub fn with_value<V2>(self, value: V2) -> Record<K, V2> {
+        Record {
+            key: self.key,
+            value,
+            timestamp: self.timestamp,
+            headers: self.headers,
+        }
+    }
+    /// The same record with `headers`.
+    pub fn with_headers(mut self, headers: Headers) -> Self {
+        self.headers = headers;
+        self
+    }
+
     /// The same record with another key and value (timestamp and headers kept).
     pub fn with<K2, V2>(self, key: K2, value: V2) -> Record<K2, V2> {
         Record {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tributary_state::window::{split_window_key, window_key};
 
-use crate::serde::{Serde, SerdeError, SerdeRef};
+use crate::serde::{Format, Serde, SerdeError, SerdeRef};
 
 /// Extra time a changelog of windows keeps them beyond the store's retention
 /// (Kafka Streams' `windowstore.changelog.additional.retention.ms` default: a day).
@@ -198,6 +198,73 @@ impl SessionWindows {
     }
 }
 
+/// The windows of a stream-stream join: a record at `t` joins the other stream's records
+/// of the same key at `t - before` to `t + after` (both inclusive; `before` and `after` are
+/// the time difference unless set apart). Records are kept for `before + after + grace`
+/// past stream time, so records up to `grace` late still find their partners, and a left
+/// or outer join emits a record that found no partner once stream time passes its window's
+/// end + grace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JoinWindows {
+    pub(crate) before_ms: i64,
+    pub(crate) after_ms: i64,
+    pub(crate) grace_ms: i64,
+}
+
+impl JoinWindows {
+    /// Joins records at most `difference` apart, either way, accepting no late records.
+    pub fn of_time_difference_with_no_grace(difference: Duration) -> Self {
+        Self::of_time_difference_and_grace(difference, Duration::ZERO)
+    }
+
+    /// Joins records at most `difference` apart, either way, accepting records up to
+    /// `grace` late.
+    pub fn of_time_difference_and_grace(difference: Duration, grace: Duration) -> Self {
+        Self {
+            before_ms: millis(difference),
+            after_ms: millis(difference),
+            grace_ms: millis(grace),
+        }
+    }
+
+    /// Joins other records at most `before` earlier (the later bound is kept).
+    pub fn before(mut self, before: Duration) -> Self {
+        self.before_ms = millis(before);
+        self
+    }
+
+    /// Joins other records at most `after` later (the earlier bound is kept).
+    pub fn after(mut self, after: Duration) -> Self {
+        self.after_ms = millis(after);
+        self
+    }
+
+    /// How much earlier another record may be, in milliseconds.
+    pub fn before_ms(&self) -> i64 {
+        self.before_ms
+    }
+
+    /// How much later another record may be, in milliseconds.
+    pub fn after_ms(&self) -> i64 {
+        self.after_ms
+    }
+
+    /// The grace period in milliseconds.
+    pub fn grace_ms(&self) -> i64 {
+        self.grace_ms
+    }
+
+    /// The window size, `before + after`, in milliseconds.
+    pub fn size_ms(&self) -> i64 {
+        self.before_ms.saturating_add(self.after_ms)
+    }
+
+    /// How long the join's stores keep records past stream time: size + grace.
+    pub fn retention_ms(&self) -> i64 {
+        self.size_ms().saturating_add(self.grace_ms)
+    }
+}
+
 /// Session keys as store and topic bytes: the key's bytes, the session start, then its end
 /// (eight bytes each, ordered as time). Session stores are segmented by the end.
 pub struct SessionSerde<K> {
@@ -238,8 +305,8 @@ impl<K> Serde<Windowed<K>> for SessionSerde<K> {
         })
     }
 
-    fn format(&self) -> &'static str {
-        "session"
+    fn format(&self) -> Format {
+        Format::Opaque("session")
     }
 }
 
@@ -284,8 +351,8 @@ impl<K> Serde<Windowed<K>> for WindowedSerde<K> {
         })
     }
 
-    fn format(&self) -> &'static str {
-        "windowed"
+    fn format(&self) -> Format {
+        Format::Opaque("windowed")
     }
 }
 

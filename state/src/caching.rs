@@ -1,31 +1,56 @@
 //! The store stack a task writes through: record cache → change logging → store.
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::sync::Arc;
 
 use crate::StateError;
 use crate::cache::{CacheEntry, RecordCache};
-use crate::changelog::ChangeLoggingKeyValueStore;
+use crate::changelog::{ChangeLoggingKeyValueStore, TimestampedWrite};
 use crate::feed::{AppliedChange, ChangeFeed};
-use crate::kv::{ReadOnlyKeyValueStore, WriteEntry};
+use crate::timestamped::ValueReader;
 
 /// An entry that left the cache (or bypassed it) and is now in the store and the changelog:
-/// its key, the latest value, and the value before. Table operators forward these
-/// downstream as updates.
+/// its key, the latest value with its timestamp, and the value before. Table operators
+/// forward these downstream as updates.
 pub type FlushedEntry = (Vec<u8>, CacheEntry);
 
-/// A logged key-value store with an optional record cache in front.
+/// One entry of a merged read: key, value and the value's timestamp.
+pub type TimestampedEntry = (Vec<u8>, Vec<u8>, i64);
+
+/// Writes held back until their transaction commits: key → value (`None` deletes) and
+/// timestamp.
+type Held = BTreeMap<Vec<u8>, (Option<Vec<u8>>, i64)>;
+
+/// A logged store of timestamped values with an optional record cache in front.
 ///
 /// With the cache, writes stay in memory until [`CachingKeyValueStore::flush_cache`] (on
 /// commit) or until the cache is over its budget; only the latest value of each key is
 /// then written, logged and returned for forwarding. Without it, every write goes through at
-/// once and is returned as flushed.
+/// once and is returned as flushed. The task's own reads ([`CachingKeyValueStore::get_with`],
+/// [`CachingKeyValueStore::range`]) see its cached writes; the cache also keeps what it
+/// flushed and what point reads found in the store, so that reading a key again (a table a
+/// stream is joined with, an aggregate updated again) skips the store.
+///
+/// Under exactly-once ([`CachingKeyValueStore::holding_writes`]) what leaves the cache is
+/// logged at once (into the open transaction) but held in memory, where the task's reads
+/// see it, until [`CachingKeyValueStore::apply_held`] writes it to the store after the
+/// transaction commits, or [`CachingKeyValueStore::discard_uncommitted`] drops it after an
+/// abort. The store then only ever holds committed state: a checkpoint written after each
+/// commit stays true through a crash, and readers of the store read committed.
 ///
 /// Every write that reaches the store is also handed to the store's [`ChangeFeed`], so
 /// subscribers see exactly what readers of [`CachingKeyValueStore::read_only_handle`] see.
 pub struct CachingKeyValueStore {
     store: ChangeLoggingKeyValueStore,
-    cache: Option<RecordCache>,
-    scratch: Vec<i64>,
+    /// In a cell because point reads remember what they found.
+    cache: Option<RefCell<RecordCache>>,
+    /// Under exactly-once, the writes of the open transaction.
+    held: Option<Held>,
+    /// Whether reads and writes go around the cache (see
+    /// [`CachingKeyValueStore::set_bypass_cache`]).
+    bypass: bool,
     feed: Arc<ChangeFeed>,
 }
 
@@ -34,10 +59,34 @@ impl CachingKeyValueStore {
     pub fn new(store: ChangeLoggingKeyValueStore, cache_bytes: Option<usize>) -> Self {
         Self {
             store,
-            cache: cache_bytes.map(RecordCache::new),
-            scratch: Vec::new(),
+            cache: cache_bytes.map(|bytes| RefCell::new(RecordCache::new(bytes))),
+            held: None,
+            bypass: false,
             feed: Arc::default(),
         }
+    }
+
+    /// Sends every write through at once (forwarded, logged and stored one by one, as
+    /// without a cache) while `on`; reads then skip the cache too. For a task replaying
+    /// records an earlier owner may have processed: each change must go downstream again
+    /// in order, not collapsed with the next. Switch it on only while the cache holds no
+    /// dirty entry (before processing); its clean entries are dropped.
+    pub fn set_bypass_cache(&mut self, on: bool) {
+        if on && let Some(cache) = &mut self.cache {
+            debug_assert!(
+                cache.get_mut().is_empty(),
+                "bypassing a cache with dirty entries"
+            );
+            cache.get_mut().forget_clean();
+        }
+        self.bypass = on;
+    }
+
+    /// The same store, holding the writes of each transaction in memory until it commits
+    /// (for exactly-once; see the type's documentation).
+    pub fn holding_writes(mut self) -> Self {
+        self.held = Some(Held::new());
+        self
     }
 
     /// The store's name.
@@ -50,41 +99,98 @@ impl CachingKeyValueStore {
         &self.store
     }
 
-    /// The logged store underneath the cache, for restoration.
+    /// The logged store underneath the cache, for restoration (which changes the store
+    /// underneath the cache: its clean entries are dropped).
     pub fn logged_mut(&mut self) -> &mut ChangeLoggingKeyValueStore {
+        if let Some(cache) = &mut self.cache {
+            cache.get_mut().forget_clean();
+        }
         &mut self.store
     }
 
-    /// The dirty entries not yet written to the store, in no particular order.
-    pub fn dirty(&self) -> impl Iterator<Item = (&Vec<u8>, &CacheEntry)> {
-        self.cache.iter().flat_map(RecordCache::iter)
+    /// The value of `key` below the cache: a held write, else the store's.
+    fn below_cache<R>(
+        &self,
+        key: &[u8],
+        read: impl FnOnce(Option<(&[u8], i64)>) -> R,
+    ) -> Result<R, StateError> {
+        if let Some((value, timestamp)) = self.held.as_ref().and_then(|h| h.get(key)) {
+            return Ok(read(value.as_deref().map(|v| (v, *timestamp))));
+        }
+        let stored = self.store.get(key)?;
+        Ok(read(stored.as_ref().map(|s| (s.value(), s.timestamp()))))
     }
 
-    /// The latest value of `key`: a dirty cache entry if there is one, else the store's.
-    ///
-    /// # Errors
-    /// When the store fails to read.
-    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
-        self.get_with(key, |value| value.map(<[u8]>::to_vec))
-    }
-
-    /// Passes the latest value of `key` to `read` without copying it out of the cache.
+    /// Passes the latest value of `key` and its timestamp to `read`, without copying it out
+    /// of the cache: the cached entry if there is one, else a held write, else the store's
+    /// (which the cache then remembers, if it has room).
     ///
     /// # Errors
     /// When the store fails to read.
     pub fn get_with<R>(
         &self,
         key: &[u8],
-        read: impl FnOnce(Option<&[u8]>) -> R,
+        read: impl FnOnce(Option<(&[u8], i64)>) -> R,
     ) -> Result<R, StateError> {
-        if let Some(entry) = self.cache.as_ref().and_then(|c| c.get(key)) {
-            return Ok(read(entry.value.as_deref()));
+        let Some(cache) = self.cache.as_ref().filter(|_| !self.bypass) else {
+            return self.below_cache(key, read);
+        };
+        if let Some(entry) = cache.borrow().get(key) {
+            return Ok(read(entry.value.as_deref().map(|v| (v, entry.timestamp))));
         }
-        Ok(read(self.store.get(key)?.as_deref()))
+        self.below_cache(key, |found| {
+            cache
+                .borrow_mut()
+                .remember(key, found.map(|(v, _)| v), found.map_or(0, |(_, t)| t));
+            read(found)
+        })
     }
 
-    /// Writes `value` (`None` deletes) under `key`; returns the entries this wrote through to
-    /// the store (none while the cache absorbs the write).
+    /// The latest value of `key`, owned.
+    ///
+    /// # Errors
+    /// When the store fails to read.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        self.get_with(key, |value| value.map(|(v, _)| v.to_vec()))
+    }
+
+    /// Entries with keys within `from` and `to`, in key order, cached and held writes
+    /// included (a delete hides the entry below it).
+    ///
+    /// # Errors
+    /// When the store fails to read.
+    pub fn range(
+        &self,
+        from: Bound<&[u8]>,
+        to: Bound<&[u8]>,
+    ) -> Result<Vec<TimestampedEntry>, StateError> {
+        let stored = self.store.range(from, to)?.map(|entry| {
+            entry.map(|(key, value)| {
+                let timestamp = value.timestamp();
+                (key, Some(value.into_value()), timestamp)
+            })
+        });
+        let held = self.held.iter().flat_map(|h| {
+            h.range::<[u8], _>((from, to))
+                .map(|(k, (v, t))| (k.as_slice(), v.as_deref(), *t))
+        });
+        let below = overlay(stored, held);
+        let cache = self.cache.as_ref().map(RefCell::borrow);
+        let cached = cache.iter().flat_map(|c| {
+            c.range(from, to)
+                .map(|(k, e)| (k, e.value.as_deref(), e.timestamp))
+        });
+        overlay(below, cached)
+            .filter_map(|entry| match entry {
+                Ok((key, Some(value), timestamp)) => Some(Ok((key, value, timestamp))),
+                Ok((_, None, _)) => None,
+                Err(e) => Some(Err(e)),
+            })
+            .collect()
+    }
+
+    /// Writes `value` (`None` deletes) under `key` with `timestamp`; returns the entries
+    /// this wrote through to the store (none while the cache absorbs the write).
     ///
     /// # Errors
     /// When the store or the changelog fails.
@@ -94,35 +200,30 @@ impl CachingKeyValueStore {
         value: Option<&[u8]>,
         timestamp: i64,
     ) -> Result<Vec<FlushedEntry>, StateError> {
-        let Some(cache) = self.cache.as_mut() else {
-            let old = self.store.get(key)?;
-            let change = AppliedChange {
-                key,
-                value,
-                timestamp,
-            };
-            let store = &mut self.store;
-            self.feed.apply([change], || match value {
-                Some(v) => store.put(key, v, timestamp),
-                None => store.delete(key, timestamp),
-            })?;
+        let Some(cache) = self.cache.as_ref().filter(|_| !self.bypass) else {
+            let old = self.below_cache(key, |v| v.map(|(v, _)| v.to_vec()))?;
             let entry = CacheEntry {
                 value: value.map(<[u8]>::to_vec),
                 old,
                 timestamp,
             };
-            return Ok(vec![(key.to_vec(), entry)]);
+            let through = vec![(key.to_vec(), entry)];
+            self.write(&through)?;
+            return Ok(through);
         };
-        let store = &self.store;
-        if cache.put(key, value, timestamp, || store.get(key))? {
-            let evicted = cache.evict();
+        let over_budget = cache.borrow_mut().put(key, value, timestamp, || {
+            self.below_cache(key, |v| v.map(|(v, _)| v.to_vec()))
+        })?;
+        if over_budget {
+            let evicted = cache.borrow_mut().evict();
             self.write(&evicted)?;
             return Ok(evicted);
         }
         Ok(Vec::new())
     }
 
-    /// Writes every dirty entry to the store in one batch, and returns them.
+    /// Writes every dirty entry to the store in one batch, and returns them in the order
+    /// of their latest write.
     ///
     /// # Errors
     /// When the store or the changelog fails.
@@ -130,30 +231,70 @@ impl CachingKeyValueStore {
         let Some(cache) = self.cache.as_mut() else {
             return Ok(Vec::new());
         };
-        let drained = cache.drain();
+        let drained = cache.get_mut().drain();
         self.write(&drained)?;
         Ok(drained)
     }
 
+    /// Logs `entries` and writes them to the store, or, under exactly-once, holds them
+    /// until their transaction commits.
     fn write(&mut self, entries: &[FlushedEntry]) -> Result<(), StateError> {
         if entries.is_empty() {
             return Ok(());
         }
-        let batch: Vec<WriteEntry<'_>> = entries
+        let batch: Vec<TimestampedWrite<'_>> = entries
             .iter()
-            .map(|(k, e)| (k.as_slice(), e.value.as_deref()))
+            .map(|(k, e)| (k.as_slice(), e.value.as_deref(), e.timestamp))
             .collect();
-        self.scratch.clear();
-        self.scratch
-            .extend(entries.iter().map(|(_, e)| e.timestamp));
+        if let Some(held) = &mut self.held {
+            self.store.log(&batch)?;
+            for (key, value, timestamp) in batch {
+                held.insert(key.to_vec(), (value.map(<[u8]>::to_vec), timestamp));
+            }
+            return Ok(());
+        }
         let changes = entries.iter().map(|(key, e)| AppliedChange {
             key,
             value: e.value.as_deref(),
             timestamp: e.timestamp,
         });
-        let (store, timestamps) = (&mut self.store, &self.scratch);
-        self.feed
-            .apply(changes, || store.put_all(&batch, timestamps))
+        let store = &mut self.store;
+        self.feed.apply(changes, || store.put_all(&batch))
+    }
+
+    /// Writes the held writes (already logged) to the store in one batch, once the
+    /// transaction holding their changelog records has committed.
+    ///
+    /// # Errors
+    /// When the store fails to write.
+    pub fn apply_held(&mut self) -> Result<(), StateError> {
+        let Some(held) = self.held.as_mut().filter(|h| !h.is_empty()) else {
+            return Ok(());
+        };
+        let held = std::mem::take(held);
+        let batch: Vec<TimestampedWrite<'_>> = held
+            .iter()
+            .map(|(k, (v, t))| (k.as_slice(), v.as_deref(), *t))
+            .collect();
+        let changes = batch.iter().map(|(key, value, timestamp)| AppliedChange {
+            key,
+            value: *value,
+            timestamp: *timestamp,
+        });
+        let store = &mut self.store;
+        self.feed.apply(changes, || store.write_logged(&batch))
+    }
+
+    /// Drops every write not yet in the store — the cache's entries and the held writes —
+    /// after the transaction holding them was aborted.
+    pub fn discard_uncommitted(&mut self) {
+        if let Some(held) = &mut self.held {
+            held.clear();
+        }
+        if let Some(cache) = &mut self.cache {
+            let budget = cache.get_mut().max_bytes();
+            *cache.get_mut() = RecordCache::new(budget);
+        }
     }
 
     /// Flushes the store to local disk (after [`CachingKeyValueStore::flush_cache`]).
@@ -164,13 +305,24 @@ impl CachingKeyValueStore {
         self.store.flush()
     }
 
+    /// The window store's stream time as written through the cache (see
+    /// [`KeyValueStore::observed_time`](crate::KeyValueStore::observed_time)).
+    pub fn observed_time(&self) -> Option<i64> {
+        self.store.observed_time()
+    }
+
+    /// Whether a record cache sits in front of the store.
+    pub fn is_cached(&self) -> bool {
+        self.cache.is_some()
+    }
+
     /// Whether the cache holds dirty entries.
     pub fn has_dirty(&self) -> bool {
-        self.cache.as_ref().is_some_and(|c| !c.is_empty())
+        self.cache.as_ref().is_some_and(|c| !c.borrow().is_empty())
     }
 
     /// A read handle for queries (sees what has been written through the cache).
-    pub fn read_only_handle(&self) -> Arc<dyn ReadOnlyKeyValueStore + Send + Sync> {
+    pub fn read_only_handle(&self) -> Arc<ValueReader> {
         self.store.read_only_handle()
     }
 
@@ -180,10 +332,42 @@ impl CachingKeyValueStore {
     }
 }
 
+/// One entry of a layer of a merged read: key, value (`None`: deleted) and timestamp.
+type LayerEntry = (Vec<u8>, Option<Vec<u8>>, i64);
+
+/// Merges `upper` (in key order) over `lower` (in key order): where both have a key, the
+/// upper entry wins.
+fn overlay<'a>(
+    lower: impl Iterator<Item = Result<LayerEntry, StateError>> + 'a,
+    upper: impl Iterator<Item = (&'a [u8], Option<&'a [u8]>, i64)> + 'a,
+) -> impl Iterator<Item = Result<LayerEntry, StateError>> + 'a {
+    let mut lower = lower.peekable();
+    let mut upper = upper.peekable();
+    std::iter::from_fn(move || {
+        let (take_upper, replaces) = match (lower.peek(), upper.peek()) {
+            (None, None) => return None,
+            (Some(Err(_)), _) => return lower.next(),
+            (None, Some(_)) => (true, false),
+            (Some(_), None) => (false, false),
+            (Some(Ok((l, _, _))), Some((u, _, _))) => (l.as_slice() >= *u, l.as_slice() == *u),
+        };
+        if replaces {
+            // The upper write replaces the lower entry.
+            lower.next();
+        }
+        if take_upper {
+            let (key, value, timestamp) = upper.next().expect("peeked");
+            Some(Ok((key.to_vec(), value.map(<[u8]>::to_vec), timestamp)))
+        } else {
+            lower.next()
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{DiscardingChangelog, InMemoryKeyValueStore};
+    use crate::{DiscardingChangelog, InMemoryKeyValueStore, ReadOnlyKeyValueStore};
 
     fn stack(cache: Option<usize>) -> CachingKeyValueStore {
         let inner = Box::new(InMemoryKeyValueStore::new("s"));
@@ -199,6 +383,7 @@ mod tests {
         s.put(b"k", Some(b"1"), 1).unwrap();
         assert!(s.put(b"k", Some(b"2"), 2).unwrap().is_empty());
         assert_eq!(s.get(b"k").unwrap(), Some(b"2".to_vec()));
+        assert_eq!(s.get_with(b"k", |v| v.map(|(_, t)| t)).unwrap(), Some(2));
         assert_eq!(s.read_only_handle().get(b"k").unwrap(), None);
         let flushed = s.flush_cache().unwrap();
         assert_eq!(
@@ -238,14 +423,16 @@ mod tests {
         let mut s = stack(Some(1 << 20));
         let seen = std::sync::Arc::default();
         let handle = s.read_only_handle();
-        let snapshot = s
-            .feed()
+        let mut snapshot = Some(Some(b"stale".to_vec()));
+        s.feed()
             .subscribe(
-                || handle.get(b"k").unwrap(),
                 Box::new(Recorder(std::sync::Arc::clone(&seen))),
+                &mut || {
+                    snapshot = Some(handle.get(b"k").unwrap());
+                },
             )
             .unwrap();
-        assert_eq!(snapshot, None);
+        assert_eq!(snapshot, Some(None));
         s.put(b"k", Some(b"1"), 1).unwrap();
         s.put(b"k", Some(b"2"), 2).unwrap();
         assert!(
@@ -262,7 +449,7 @@ mod tests {
         let seen = std::sync::Arc::default();
         uncached
             .feed()
-            .subscribe(|| (), Box::new(Recorder(std::sync::Arc::clone(&seen))))
+            .subscribe(Box::new(Recorder(std::sync::Arc::clone(&seen))), &mut || ())
             .unwrap();
         uncached.put(b"k", Some(b"1"), 1).unwrap();
         uncached.put(b"k", None, 2).unwrap();
@@ -287,5 +474,53 @@ mod tests {
             )]
         );
         assert_eq!(s.get(b"k").unwrap(), None);
+    }
+
+    #[test]
+    fn reads_are_remembered_until_a_restore_changes_the_store() {
+        let mut s = stack(Some(1 << 20));
+        s.put(b"k", Some(b"1"), 1).unwrap();
+        s.flush_cache().unwrap();
+        assert!(!s.has_dirty());
+        assert_eq!(s.get(b"k").unwrap(), Some(b"1".to_vec()), "a clean copy");
+        assert_eq!(s.get(b"absent").unwrap(), None);
+        s.logged_mut()
+            .restore_batch(&[(b"k", Some(b"2"), 2), (b"absent", Some(b"3"), 3)])
+            .unwrap();
+        assert_eq!(s.get(b"k").unwrap(), Some(b"2".to_vec()));
+        assert_eq!(s.get(b"absent").unwrap(), Some(b"3".to_vec()));
+        let through = s.put(b"k", Some(b"4"), 4).unwrap();
+        assert!(through.is_empty());
+        let flushed = s.flush_cache().unwrap();
+        assert_eq!(
+            flushed[0].1.old,
+            Some(b"2".to_vec()),
+            "the old value is the store's"
+        );
+    }
+
+    #[test]
+    fn ranges_merge_cached_writes_over_the_store_in_key_order() {
+        let mut s = stack(Some(1 << 20));
+        for (key, value, ts) in [(&b"a"[..], &b"1"[..], 1), (b"b", b"2", 2), (b"d", b"4", 4)] {
+            s.put(key, Some(value), ts).unwrap();
+        }
+        s.flush_cache().unwrap();
+        s.put(b"b", None, 5).unwrap();
+        s.put(b"c", Some(b"3"), 6).unwrap();
+        s.put(b"d", Some(b"40"), 7).unwrap();
+        let all = s.range(Bound::Unbounded, Bound::Unbounded).unwrap();
+        assert_eq!(
+            all,
+            vec![
+                (b"a".to_vec(), b"1".to_vec(), 1),
+                (b"c".to_vec(), b"3".to_vec(), 6),
+                (b"d".to_vec(), b"40".to_vec(), 7),
+            ]
+        );
+        let bounded = s
+            .range(Bound::Excluded(b"a"), Bound::Excluded(b"d"))
+            .unwrap();
+        assert_eq!(bounded, vec![(b"c".to_vec(), b"3".to_vec(), 6)]);
     }
 }

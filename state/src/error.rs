@@ -44,6 +44,18 @@ pub enum StateError {
         /// The key's length.
         len: usize,
     },
+    /// A stored value is too short to hold the timestamp every stored value starts with:
+    /// the store's files were written by something else, or are damaged.
+    #[error(
+        "store `{store}` holds a value of {len} bytes, too short for its 8-byte timestamp; wipe the \
+         task's state directory (it is rebuilt from the changelog)"
+    )]
+    CorruptValue {
+        /// The store.
+        store: String,
+        /// The value's length.
+        len: usize,
+    },
     /// The changelog sink refused a record (for example, the producer's queue is closed).
     #[error("cannot log a change of store `{store}` to `{topic}`: {reason}")]
     Changelog {

@@ -1,11 +1,19 @@
 //! Change feeds: how subscribers hear of every write applied to a store.
 //!
-//! A store's writer applies each batch inside [`ChangeFeed::apply`], which holds the feed's
-//! lock while the batch is written and handed to the subscribers. A new subscriber takes
-//! its snapshot inside [`ChangeFeed::subscribe`], under the same lock. So every change is
-//! either in a subscriber's snapshot or delivered to it afterwards, never both and never
-//! neither, and changes reach each subscriber in the order they were applied.
+//! A store's writer applies each batch through [`ChangeFeed::apply`]; a new subscriber takes
+//! its snapshot of the store through [`ChangeFeed::subscribe`]. Every change is either in a
+//! subscriber's snapshot or delivered to it afterwards, never both and never neither, and
+//! changes reach each subscriber in the order they were applied.
+//!
+//! Nothing here slows the writer down for long. While no one subscribes, a write takes no
+//! lock at all: it raises a flag, checks that no subscriber is arriving, writes, and lowers
+//! the flag. A subscriber announces itself, waits for a write in progress to end, and then,
+//! under the feed's lock, only *takes* a snapshot (constant time for RocksDB and in-memory
+//! stores) and joins; it reads the snapshot afterwards, outside the lock, while writes go
+//! on. Writes made while subscribers are attached hold the lock for the write and the
+//! hand-over of its changes.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 /// One change applied to a store: `value` is `None` for a delete.
@@ -62,6 +70,8 @@ pub trait ChangeSubscriber: Send {
 #[derive(Default)]
 struct Subscribers {
     live: Vec<Box<dyn ChangeSubscriber>>,
+    /// Subscribers that announced themselves and have not joined yet.
+    arriving: usize,
     /// Set once the store has left the process: later subscriptions are refused.
     ended: Option<FeedEnd>,
 }
@@ -70,6 +80,10 @@ struct Subscribers {
 #[derive(Default)]
 pub struct ChangeFeed {
     subscribers: Mutex<Subscribers>,
+    /// Whether writes must go through the lock: subscribers are attached or arriving.
+    watched: AtomicBool,
+    /// Whether a write that takes no lock is in progress.
+    writing: AtomicBool,
 }
 
 impl ChangeFeed {
@@ -83,9 +97,10 @@ impl ChangeFeed {
         self.subscribers.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs `write` (which applies `changes` to the store) and then hands each change to
-    /// the subscribers whose filter matches, all under the feed's lock. Subscribers that
-    /// are gone are dropped; those that are full are ended with [`FeedEnd::Lagging`].
+    /// Runs `write` (which applies `changes` to the store) and hands each change to the
+    /// subscribers whose filter matches. Subscribers that are gone are dropped; those that
+    /// are full are ended with [`FeedEnd::Lagging`]. With no subscriber attached or
+    /// arriving, this takes no lock.
     ///
     /// # Errors
     /// `write`'s error; then nothing is delivered.
@@ -94,11 +109,18 @@ impl ChangeFeed {
         changes: impl IntoIterator<Item = AppliedChange<'a>>,
         write: impl FnOnce() -> Result<(), E>,
     ) -> Result<(), E> {
+        // Paired with `subscribe`: either this write sees `watched` and takes the lock, or
+        // the arriving subscriber sees `writing` and waits for this write to be done before
+        // it takes its snapshot (which then holds the write).
+        self.writing.store(true, Ordering::SeqCst);
+        if !self.watched.load(Ordering::SeqCst) {
+            let written = write();
+            self.writing.store(false, Ordering::SeqCst);
+            return written;
+        }
+        self.writing.store(false, Ordering::SeqCst);
         let mut subscribers = self.lock();
         write()?;
-        if subscribers.live.is_empty() {
-            return Ok(());
-        }
         subscribers.live.retain(|s| !s.is_gone());
         for change in changes {
             subscribers.live.retain_mut(|s| {
@@ -115,26 +137,50 @@ impl ChangeFeed {
                 }
             });
         }
+        self.unwatch_if_idle(&subscribers);
         Ok(())
     }
 
-    /// Takes a snapshot with `snapshot` and registers `subscriber`, atomically with respect
-    /// to writes: every change after the snapshot reaches the subscriber.
+    /// Lets writes skip the lock again once no subscriber is attached or arriving.
+    fn unwatch_if_idle(&self, subscribers: &Subscribers) {
+        if subscribers.live.is_empty() && subscribers.arriving == 0 {
+            self.watched.store(false, Ordering::SeqCst);
+        }
+    }
+
+    /// Registers `subscriber`, calling `take_snapshot` at the moment it joins: every change
+    /// the snapshot does not hold reaches the subscriber. `take_snapshot` runs under the
+    /// feed's lock, so it should only take the snapshot, not read it.
     ///
     /// # Errors
-    /// The reason the feed ended, when the store has already left the process.
-    pub fn subscribe<R>(
+    /// The reason the feed ended, when the store has already left the process (then
+    /// `take_snapshot` is not called).
+    pub fn subscribe(
         &self,
-        snapshot: impl FnOnce() -> R,
         subscriber: Box<dyn ChangeSubscriber>,
-    ) -> Result<R, FeedEnd> {
+        take_snapshot: &mut dyn FnMut(),
+    ) -> Result<(), FeedEnd> {
+        {
+            let mut subscribers = self.lock();
+            if let Some(reason) = subscribers.ended {
+                return Err(reason);
+            }
+            subscribers.arriving += 1;
+            self.watched.store(true, Ordering::SeqCst);
+        }
+        // A write that did not see `watched` finishes before the snapshot is taken.
+        while self.writing.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
         let mut subscribers = self.lock();
+        subscribers.arriving -= 1;
         if let Some(reason) = subscribers.ended {
+            self.unwatch_if_idle(&subscribers);
             return Err(reason);
         }
-        let taken = snapshot();
+        take_snapshot();
         subscribers.live.push(subscriber);
-        Ok(taken)
+        Ok(())
     }
 
     /// Ends every subscription with `reason` and refuses new ones.
@@ -144,6 +190,7 @@ impl ChangeFeed {
         for mut s in subscribers.live.drain(..) {
             s.end(reason);
         }
+        self.unwatch_if_idle(&subscribers);
     }
 
     /// How many subscribers are attached.
@@ -209,8 +256,9 @@ mod tests {
     fn matching_changes_arrive_in_order_after_the_snapshot() {
         let feed = ChangeFeed::new();
         let (sub, log) = subscriber(b"u1", 10);
-        let snapshot = feed.subscribe(|| "snap", sub).unwrap();
-        assert_eq!(snapshot, "snap");
+        let mut taken = false;
+        feed.subscribe(sub, &mut || taken = true).unwrap();
+        assert!(taken, "the snapshot is taken as the subscriber joins");
         let batch = [
             change(b"u1/a", Some(b"1")),
             change(b"u2/a", Some(b"2")),
@@ -231,7 +279,7 @@ mod tests {
     fn a_failed_write_delivers_nothing() {
         let feed = ChangeFeed::new();
         let (sub, log) = subscriber(b"", 10);
-        feed.subscribe(|| (), sub).unwrap();
+        feed.subscribe(sub, &mut || ()).unwrap();
         let err = feed.apply([change(b"k", Some(b"v"))], || Err("disk full"));
         assert_eq!(err, Err("disk full"));
         assert!(log.lock().unwrap().changes.is_empty());
@@ -242,8 +290,8 @@ mod tests {
         let feed = ChangeFeed::new();
         let (slow, slow_log) = subscriber(b"", 1);
         let (fast, fast_log) = subscriber(b"", 10);
-        feed.subscribe(|| (), slow).unwrap();
-        feed.subscribe(|| (), fast).unwrap();
+        feed.subscribe(slow, &mut || ()).unwrap();
+        feed.subscribe(fast, &mut || ()).unwrap();
         let batch = [change(b"a", Some(b"1")), change(b"b", Some(b"2"))];
         feed.apply(batch, || Ok::<(), ()>(())).unwrap();
         assert_eq!(slow_log.lock().unwrap().ended, Some(FeedEnd::Lagging));
@@ -267,7 +315,7 @@ mod tests {
             }
         }
         let feed = ChangeFeed::new();
-        feed.subscribe(|| (), Box::new(Gone)).unwrap();
+        feed.subscribe(Box::new(Gone), &mut || ()).unwrap();
         feed.apply([change(b"k", None)], || Ok::<(), ()>(()))
             .unwrap();
         assert_eq!(feed.subscribers(), 0);
@@ -277,10 +325,13 @@ mod tests {
     fn an_ended_feed_tells_its_subscribers_and_refuses_new_ones() {
         let feed = ChangeFeed::new();
         let (sub, log) = subscriber(b"", 10);
-        feed.subscribe(|| (), sub).unwrap();
+        feed.subscribe(sub, &mut || ()).unwrap();
         feed.end(FeedEnd::Moved);
         assert_eq!(log.lock().unwrap().ended, Some(FeedEnd::Moved));
         let (late, _) = subscriber(b"", 10);
-        assert_eq!(feed.subscribe(|| (), late).unwrap_err(), FeedEnd::Moved);
+        assert_eq!(
+            feed.subscribe(late, &mut || ()).unwrap_err(),
+            FeedEnd::Moved
+        );
     }
 }

@@ -58,6 +58,41 @@ pub trait ReadOnlyKeyValueStore {
         self.range(Bound::Unbounded, Bound::Unbounded)
     }
 
+    /// Reads the entries with `from <= key <= to` (as the bounds say), in key order, from
+    /// one consistent snapshot of the store, passing each to `each` until it returns
+    /// `false`.
+    ///
+    /// `at_snapshot` brackets the moment the snapshot is taken: it receives a function that
+    /// takes it, must call that function once, and returns whether to go on; so a caller
+    /// can take the snapshot atomically with something else (a change feed's
+    /// registration). Stores that can take a snapshot cheaply (RocksDB, the in-memory
+    /// store) do only that inside `at_snapshot` and read afterwards, outside whatever lock
+    /// the caller holds there; the default reads the whole range inside it.
+    ///
+    /// # Errors
+    /// When the underlying storage fails to read.
+    fn snapshot_scan(
+        &self,
+        from: Bound<&[u8]>,
+        to: Bound<&[u8]>,
+        at_snapshot: &mut dyn FnMut(&mut dyn FnMut()) -> bool,
+        each: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StateError> {
+        let mut taken: Option<Result<Vec<KeyValue>, StateError>> = None;
+        let go_on = at_snapshot(&mut || {
+            taken = Some(self.range(from, to).and_then(Iterator::collect));
+        });
+        if !go_on {
+            return Ok(());
+        }
+        for (key, value) in taken.expect("at_snapshot takes the snapshot")? {
+            if !each(&key, &value) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// An estimate of the number of entries (exact for in-memory stores).
     ///
     /// # Errors
@@ -107,6 +142,12 @@ pub trait KeyValueStore: ReadOnlyKeyValueStore {
 
     /// A handle other threads may read through while the task keeps writing.
     fn read_only_handle(&self) -> Arc<dyn ReadOnlyKeyValueStore + Send + Sync>;
+
+    /// For a window store, the latest window start it has been written (its stream time;
+    /// restoration counts); `None` for other stores and before the first write.
+    fn observed_time(&self) -> Option<i64> {
+        None
+    }
 }
 
 /// The smallest key greater than every key starting with `prefix`, or `None` when no such

@@ -15,10 +15,14 @@
 //! | [`checkpoint`] | the atomically written [`Checkpoint`] file of changelog offsets |
 //! | [`window`] | [`SegmentedWindowStore`]: window stores in time segments, RocksDB or in memory |
 //! | [`feed`] | the [`ChangeFeed`] that hands a store's applied writes to subscribers |
+//! | [`timestamped`] | the stored form of values (timestamp, then value) and the [`ValueReader`] that hides it |
+//!
+//! Stores a task writes keep each value with the timestamp of the record that wrote it (see
+//! [`timestamped`]), as Kafka Streams' timestamped stores do.
 //!
 //! Stores are durable through their changelog, not through RocksDB's write-ahead log:
 //! local state can always be wiped and rebuilt by replaying the changelog into
-//! [`KeyValueStore::restore_batch`].
+//! [`ChangeLoggingKeyValueStore::restore_batch`].
 #![warn(missing_docs)]
 
 pub mod cache;
@@ -30,12 +34,14 @@ pub mod feed;
 pub mod kv;
 pub mod memory;
 pub mod rocksdb;
+pub mod timestamped;
 pub mod window;
 
 pub use cache::{CacheEntry, RecordCache};
-pub use caching::{CachingKeyValueStore, FlushedEntry};
+pub use caching::{CachingKeyValueStore, FlushedEntry, TimestampedEntry};
 pub use changelog::{
     ChangeLoggingKeyValueStore, ChangelogRecord, ChangelogSink, DiscardingChangelog,
+    TimestampedIter, TimestampedWrite,
 };
 pub use checkpoint::Checkpoint;
 pub use error::StateError;
@@ -43,4 +49,5 @@ pub use feed::{AppliedChange, ChangeFeed, ChangeSubscriber, Delivery, FeedEnd};
 pub use kv::{KeyValue, KeyValueStore, KvIter, ReadOnlyKeyValueStore, WriteEntry};
 pub use memory::InMemoryKeyValueStore;
 pub use rocksdb::{MemoryBudget, RocksDbKeyValueStore};
+pub use timestamped::{TimestampedBytes, ValueReader};
 pub use window::{SegmentedWindowStore, WindowKeyValueStore, WindowReader};

@@ -109,6 +109,8 @@ pub struct Event {
 pub struct Subscription {
     pub status: u16,
     pub instance: Option<String>,
+    /// The body of a refusal (any status but 200).
+    pub error: Option<String>,
     events: mpsc::Receiver<Event>,
 }
 
@@ -126,6 +128,15 @@ impl Subscription {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let (tx, events) = mpsc::channel();
+        if status != 200 {
+            let error = response.into_body().read_to_string().unwrap_or_default();
+            return Self {
+                status,
+                instance,
+                error: Some(error),
+                events,
+            };
+        }
         let reader = BufReader::new(response.into_body().into_reader());
         std::thread::spawn(move || {
             let (mut name, mut data) = (String::new(), String::new());
@@ -152,6 +163,7 @@ impl Subscription {
         Self {
             status,
             instance,
+            error: None,
             events,
         }
     }

@@ -3,13 +3,14 @@
 #![allow(dead_code, reason = "each test binary uses a part of this module")]
 
 pub mod http;
+pub mod reference;
 pub mod worker;
 
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tributary::StreamsConfig;
-use tributary::engine::task::StreamTask;
+use tributary::engine::internals::StreamTask;
 
 /// The broker's address from `TRIBUTARY_BOOTSTRAP`. Panics with how to get one when unset:
 /// a test that needs the broker never passes silently without it.

@@ -8,8 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tributary::StreamsConfig;
-use tributary::engine::kafka::{KafkaChangelogReader, TopicAdmin};
-use tributary::engine::task::ChangelogReader;
+use tributary::engine::internals::ChangelogReader;
+use tributary::engine::internals::{KafkaChangelogReader, TopicAdmin};
+use tributary::engine::internals::{KafkaCollector, OutgoingRecord, RecordCollector};
 
 /// A `tributary run` process. Dropping it kills the process.
 pub struct Worker {
@@ -18,14 +19,13 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Starts `tributary run <topology> --input <input> --output <output>` with the settings
-    /// `settings` written to a TOML file in `dir`; its stderr goes to `dir/<name>.log`.
+    /// Starts `tributary run <topology> <args…>` with the settings `settings` written to a
+    /// TOML file in `dir`; its stderr goes to `dir/<name>.log`.
     pub fn start(
         dir: &Path,
         name: &str,
         topology: &str,
-        input: &str,
-        output: &str,
+        args: &[&str],
         settings: &[(&str, &str)],
     ) -> Self {
         let config = dir.join(format!("{name}.toml"));
@@ -40,7 +40,8 @@ impl Worker {
         std::fs::write(&config, toml).unwrap();
         let log = dir.join(format!("{name}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_tributary"))
-            .args(["run", topology, "--input", input, "--output", output])
+            .args(["run", topology])
+            .args(args)
             .arg("--config")
             .arg(&config)
             .env("RUST_LOG", "info")
@@ -121,8 +122,36 @@ impl Worker {
 
 impl Drop for Worker {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "--- log of the worker ({}) ---\n{}",
+                self.log.display(),
+                self.log()
+            );
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Every record of one partition of `topic`, read to its end (committed records only).
+fn read_partition(
+    reader: &mut KafkaChangelogReader,
+    topic: &str,
+    partition: i32,
+) -> Vec<tributary::engine::internals::RestoreRecord> {
+    let mut records = Vec::new();
+    loop {
+        let from = records
+            .last()
+            .map_or(0, |r: &tributary::engine::internals::RestoreRecord| {
+                r.offset + 1
+            });
+        let batch = reader.read_batch(topic, partition, from, 10_000).unwrap();
+        if batch.is_empty() {
+            return records;
+        }
+        records.extend(batch);
     }
 }
 
@@ -137,21 +166,30 @@ pub fn read_topic(
     let mut latest = HashMap::new();
     let mut ends = Vec::new();
     for partition in 0..partitions {
-        let mut end = 0;
-        loop {
-            let batch = reader.read_batch(topic, partition, end, 10_000).unwrap();
-            let Some(last) = batch.last() else { break };
-            end = last.offset + 1;
-            for record in batch {
-                match record.value {
-                    Some(value) => latest.insert(record.key, value),
-                    None => latest.remove(&record.key),
-                };
-            }
+        let records = read_partition(&mut reader, topic, partition);
+        ends.push(records.last().map_or(0, |r| r.offset + 1));
+        for record in records {
+            match record.value {
+                Some(value) => latest.insert(record.key, value),
+                None => latest.remove(&record.key),
+            };
         }
-        ends.push(end);
     }
     (latest, ends)
+}
+
+/// Every record of `topic` as (key, value) in each partition's order (tombstones as `None`),
+/// read to the end of every partition, committed records only.
+pub fn read_all(
+    config: &StreamsConfig,
+    topic: &str,
+    partitions: i32,
+) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+    let mut reader = KafkaChangelogReader::new(config).unwrap();
+    (0..partitions)
+        .flat_map(|partition| read_partition(&mut reader, topic, partition))
+        .map(|r| (r.key, r.value))
+        .collect()
 }
 
 /// The latest value of every key of `topic`, keys as UTF-8 and values decoded by `decode`.
@@ -242,4 +280,44 @@ pub fn await_commit_past(
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Whether the broker hides the records of aborted transactions from read_committed
+/// readers, as Kafka does: writes two records to a new topic, one in a transaction that is
+/// aborted and one in a transaction that commits, and reads the topic back.
+pub fn broker_hides_aborted_records(config: &StreamsConfig) -> bool {
+    use rdkafka::consumer::BaseConsumer;
+    use tributary::engine::internals::{ClientRole, client_config};
+    let probe = crate::support::unique("abort-probe");
+    TopicAdmin::new(config)
+        .unwrap()
+        .create_topic(&probe, 1, &[])
+        .unwrap();
+    let mut producer = KafkaCollector::transactional(config, &probe).unwrap();
+    let headers = Vec::new();
+    let write = |producer: &mut KafkaCollector, value: &[u8]| {
+        producer
+            .send(OutgoingRecord {
+                topic: &probe,
+                partition: 0,
+                key: Some(b"k"),
+                value: Some(value),
+                timestamp: 1000,
+                headers: &headers,
+            })
+            .unwrap();
+        producer.flush().unwrap();
+    };
+    write(&mut producer, b"aborted");
+    producer.abort_transaction().unwrap();
+    write(&mut producer, b"committed");
+    let consumer: BaseConsumer = client_config(config, ClientRole::Consumer)
+        .create()
+        .unwrap();
+    producer
+        .commit_transaction(&rdkafka::TopicPartitionList::new(), &consumer)
+        .unwrap();
+    let read = read_all(config, &probe, 1);
+    read.iter()
+        .all(|(_, value)| value.as_deref() != Some(b"aborted"))
 }

@@ -3,7 +3,7 @@
 //! | function | what it computes |
 //! |---|---|
 //! | [`word_count`] | words of a text topic counted across all partitions (needs a repartition step) |
-//! | [`task_list::projection`] | seed 000's task list: each user's open tasks, and how many tasks each user completed |
+//! | [`task_list::projection`] | seed 000's task list: each user's open tasks, and how many tasks each user completed; with user profiles, both named after their people (a table-table and a foreign-key join) |
 #![warn(missing_docs)]
 
 pub mod task_list;
@@ -15,6 +15,9 @@ use tributary_engine::{Topology, TopologyError};
 /// Word count: lines of `input` split into lowercase words, re-keyed by word through the
 /// repartition topic `<application.id>-words-repartition`, counted in the store
 /// `word-counts`, and every new count written to `output`.
+///
+/// Lines may be keyless (most text topics are): keys are read as optional and never used.
+/// A null line (a tombstone) holds no words.
 ///
 /// ```
 /// let topology = tributary_topologies::word_count("lines", "word-counts-out").unwrap();
@@ -28,10 +31,11 @@ pub fn word_count(input: &str, output: &str) -> Result<Topology, TopologyError> 
     builder
         .stream(
             input,
-            Consumed::with(StringSerde, StringSerde).with_name("lines"),
+            Consumed::with(nullable(StringSerde), nullable(StringSerde)).with_name("lines"),
         )
-        .flat_map_values(|line: String| {
-            line.split_whitespace()
+        .flat_map_values(|line: Option<String>| {
+            line.unwrap_or_default()
+                .split_whitespace()
                 .map(str::to_lowercase)
                 .collect::<Vec<_>>()
         })

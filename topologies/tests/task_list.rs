@@ -15,7 +15,7 @@ fn event(task_id: &str, kind: TaskEventKind, user: Option<&str>, title: Option<&
 
 #[test]
 fn open_tasks_follow_assignment_completion_and_deletion() {
-    let topology = task_list::projection("task-events").unwrap();
+    let topology = task_list::projection("task-events", None).unwrap();
     let driver = TopologyTestDriver::builder(topology, StreamsConfig::new("tasklist"))
         .partitions("task-events", 3)
         .build()
@@ -58,4 +58,91 @@ fn events_are_json_with_snake_case_kinds() {
     let e: TaskEvent =
         serde_json::from_str(r#"{"task_id":"t9","kind":"assigned","user":"cy"}"#).unwrap();
     assert_eq!(e, event("t9", TaskEventKind::Assigned, Some("cy"), None));
+}
+
+#[test]
+fn profiles_name_each_users_tasks_and_each_tasks_assignee() {
+    use task_list::{AssignedTask, UserProfile, UserTasks};
+    let topology = task_list::projection("task-events", Some("users")).unwrap();
+    let driver = TopologyTestDriver::builder(topology, StreamsConfig::new("tasklist"))
+        .partitions("task-events", 3)
+        .partitions("users", 3)
+        .build()
+        .unwrap();
+    let events = driver
+        .input_topic("task-events", StringSerde, JsonSerde::<TaskEvent>::new())
+        .unwrap();
+    let users = driver
+        .input_topic(
+            "users",
+            StringSerde,
+            tributary_engine::serde::nullable(JsonSerde::<UserProfile>::new()),
+        )
+        .unwrap();
+    let profile = |name: &str, team: &str| UserProfile {
+        name: name.into(),
+        team: team.into(),
+    };
+    use TaskEventKind::*;
+    users
+        .pipe("ann".into(), Some(profile("Ann", "core")), 0)
+        .unwrap();
+    events
+        .pipe(
+            "t1".into(),
+            event("t1", Created, Some("ann"), Some("write")),
+            1,
+        )
+        .unwrap();
+    events
+        .pipe(
+            "t2".into(),
+            event("t2", Created, Some("bob"), Some("fix")),
+            2,
+        )
+        .unwrap();
+    let with_user = driver
+        .key_value_store::<String, UserTasks>(task_list::USER_OPEN_TASKS)
+        .unwrap();
+    let assigned = driver
+        .key_value_store::<Option<String>, AssignedTask>(task_list::TASKS_WITH_ASSIGNEE)
+        .unwrap();
+    let ann = with_user.get(&"ann".into()).unwrap().unwrap();
+    assert_eq!(ann.user, Some(profile("Ann", "core")));
+    assert_eq!(ann.open.len(), 1);
+    assert_eq!(
+        with_user.get(&"bob".into()).unwrap().unwrap().user,
+        None,
+        "no profile yet"
+    );
+    // Tasks are keyed by the events' (nullable) keys.
+    let t2 = |assigned: &tributary_engine::driver::DriverKeyValueStore<
+        Option<String>,
+        AssignedTask,
+    >| { assigned.get(&Some("t2".into())).unwrap().unwrap().assignee };
+    assert_eq!(t2(&assigned), None);
+
+    // A profile arriving or changing reaches every task of its user.
+    users
+        .pipe("bob".into(), Some(profile("Bob", "web")), 3)
+        .unwrap();
+    assert_eq!(t2(&assigned), Some(profile("Bob", "web")));
+    users
+        .pipe("bob".into(), Some(profile("Bob", "infra")), 4)
+        .unwrap();
+    assert_eq!(t2(&assigned), Some(profile("Bob", "infra")));
+    // Reassignment moves the task to the new assignee's profile.
+    events
+        .pipe("t2".into(), event("t2", Assigned, Some("ann"), None), 5)
+        .unwrap();
+    assert_eq!(t2(&assigned), Some(profile("Ann", "core")));
+    assert_eq!(
+        with_user.get(&"ann".into()).unwrap().unwrap().open.len(),
+        2,
+        "both tasks are Ann's now"
+    );
+    // A deleted profile leaves the tasks without one.
+    users.pipe("ann".into(), None, 6).unwrap();
+    assert_eq!(t2(&assigned), None);
+    assert_eq!(with_user.get(&"ann".into()).unwrap().unwrap().user, None);
 }

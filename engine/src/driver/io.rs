@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tributary_state::ReadOnlyKeyValueStore;
 
-use super::DriverInner;
+use super::inner::DriverInner;
 use super::topics::SharedTopics;
 use crate::error::{RecordPart, StreamsError};
 use crate::partitioner::partition_for;

@@ -2,6 +2,7 @@
 //! [`StreamTask`](crate::task::StreamTask) code the Kafka runtime runs — for Tributary's
 //! tests and for users' own.
 
+mod inner;
 mod io;
 mod topics;
 
@@ -11,18 +12,20 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tributary_state::{MemoryBudget, ReadOnlyKeyValueStore};
+use tributary_state::ReadOnlyKeyValueStore;
 
 pub use io::{DriverKeyValueStore, TestInputTopic, TestOutputTopic};
 
 use crate::config::StreamsConfig;
 use crate::error::StreamsError;
-use crate::partitioner::partition_for;
-use crate::record::{Headers, RawRecord};
+use crate::processor::TaskMetrics;
+use crate::record::RawRecord;
 use crate::serde::Serde;
 use crate::store::typed_serdes;
-use crate::task::{StreamTask, TaskId, TaskMetrics, TaskOptions};
+use crate::task::{GlobalStore, StreamTask, TaskOptions};
+use crate::task_id::TaskId;
 use crate::topology::Topology;
+use inner::DriverInner;
 use topics::{DriverChangelogReader, DriverCollector, SharedTopics, Topics};
 
 /// Builds a [`TopologyTestDriver`] with partition counts and commit behaviour.
@@ -73,7 +76,14 @@ impl DriverBuilder {
                 }
             }
         }
-        let counts = self.topology.resolve_partitions(&app, &external)?;
+        let mut counts = self.topology.resolve_partitions(&app, &external)?;
+        for global in self.topology.global_tables() {
+            let topic = global.topic();
+            counts.insert(
+                topic.to_owned(),
+                self.partitions.get(topic).copied().unwrap_or(1),
+            );
+        }
         let state_dir = tempfile::Builder::new()
             .prefix("tributary-driver-")
             .tempdir()
@@ -88,15 +98,15 @@ impl DriverBuilder {
             logs: HashMap::new(),
             partition_counts: counts.clone(),
         }));
-        let options = TaskOptions {
-            application_id: app.clone(),
-            state_dir: state_dir.path().to_owned(),
-            cache_max_bytes: self.config.cache_max_bytes,
-            budget: MemoryBudget::new(self.config.memory_budget_bytes.min(64 << 20)),
-            deserialization_handler: self.config.deserialization_handler,
-            invalid_timestamp_handler: self.config.invalid_timestamp_handler,
-            partitions: Arc::new(counts),
-        };
+        let options = TaskOptions::from_config(&self.config, &self.topology, counts)
+            .with_state_dir(state_dir.path().to_owned());
+        let globals = self
+            .topology
+            .global_tables()
+            .iter()
+            .map(|table| GlobalStore::open(table, &options))
+            .collect::<Result<Vec<_>, _>>()?;
+        let options = options.with_globals(globals.iter().map(GlobalStore::reader).collect());
         let mut tasks = Vec::new();
         let mut routes = HashMap::new();
         for id in self.topology.tasks(&app, &options.partitions) {
@@ -124,115 +134,12 @@ impl DriverBuilder {
             routed: HashMap::new(),
             wall_clock_ms: self.wall_clock_ms,
             commit_after_each_input: self.commit_after_each_input,
+            globals,
         };
         Ok(TopologyTestDriver {
             inner: Rc::new(RefCell::new(inner)),
             _state_dir: state_dir,
         })
-    }
-}
-
-pub(crate) struct DriverInner {
-    topology: Topology,
-    options: TaskOptions,
-    pub(crate) topics: SharedTopics,
-    tasks: Vec<StreamTask>,
-    /// `(topic, partition)` → the task reading it.
-    routes: HashMap<(String, i32), usize>,
-    /// Per topic, how many appended records were handed to tasks.
-    routed: HashMap<String, usize>,
-    wall_clock_ms: i64,
-    commit_after_each_input: bool,
-}
-
-impl DriverInner {
-    pub(crate) fn partitions(&self, topic: &str) -> i32 {
-        self.options.partitions.get(topic).copied().unwrap_or(1)
-    }
-
-    pub(crate) fn reads(&self, topic: &str) -> bool {
-        self.routes.keys().any(|(t, _)| t == topic)
-    }
-
-    pub(crate) fn input_topics(&self) -> Vec<String> {
-        let mut topics: Vec<String> = self.routes.keys().map(|(t, _)| t.clone()).collect();
-        topics.sort();
-        topics.dedup();
-        topics
-    }
-
-    /// Appends one input record and runs the topology until it is idle.
-    pub(crate) fn pipe(
-        &mut self,
-        topic: &str,
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
-        timestamp: i64,
-        headers: Headers,
-    ) -> Result<(), StreamsError> {
-        let partitions = self.partitions(topic);
-        let partition = key.map_or(0, |k| partition_for(k, partitions));
-        self.topics
-            .borrow_mut()
-            .append(topic, partition, key, value, timestamp, headers);
-        self.run()
-    }
-
-    /// Hands newly appended records of every topic a task reads to that task; returns
-    /// whether there were any.
-    fn route(&mut self) -> bool {
-        let topics = self.topics.borrow();
-        let mut any = false;
-        for (name, log) in &topics.logs {
-            let done = self.routed.entry(name.clone()).or_insert(0);
-            for &(partition, offset) in &log.order[*done..] {
-                if let Some(&t) = self.routes.get(&(name.clone(), partition)) {
-                    let record = log.partitions[partition as usize][offset].clone();
-                    self.tasks[t].add_records(name, [record]);
-                    any = true;
-                }
-            }
-            *done = log.order.len();
-        }
-        any
-    }
-
-    /// Processes until no task has input; then, if configured, commits (which may emit
-    /// more records) and repeats until a commit emits nothing.
-    fn run(&mut self) -> Result<(), StreamsError> {
-        loop {
-            self.drain()?;
-            if !self.commit_after_each_input {
-                return Ok(());
-            }
-            self.commit_tasks()?;
-            if !self.route() {
-                return Ok(());
-            }
-        }
-    }
-
-    fn drain(&mut self) -> Result<(), StreamsError> {
-        loop {
-            self.route();
-            let mut worked = false;
-            for task in &mut self.tasks {
-                if task.buffered() > 0 {
-                    task.process(usize::MAX)?;
-                    worked = true;
-                }
-            }
-            if !worked {
-                return Ok(());
-            }
-        }
-    }
-
-    fn commit_tasks(&mut self) -> Result<(), StreamsError> {
-        for task in &mut self.tasks {
-            task.commit()?;
-        }
-        Ok(())
     }
 }
 
@@ -319,13 +226,24 @@ impl TopologyTestDriver {
         name: &str,
     ) -> Result<DriverKeyValueStore<K, V>, StreamsError> {
         let inner = self.inner.borrow();
+        if let Some(global) = inner.globals.iter().find(|g| g.spec().name() == name) {
+            let (key_serde, value_serde) = typed_serdes::<K, V>(global.spec())?;
+            let reader: Arc<dyn ReadOnlyKeyValueStore + Send + Sync> = global.reader();
+            return Ok(DriverKeyValueStore::new(
+                vec![(0, reader)],
+                key_serde,
+                value_serde,
+            ));
+        }
         let spec = inner
             .topology
             .stores()
             .iter()
             .find(|s| s.name() == name)
             .ok_or_else(|| {
-                let known: Vec<&str> = inner.topology.stores().iter().map(|s| s.name()).collect();
+                let mut known: Vec<&str> =
+                    inner.topology.stores().iter().map(|s| s.name()).collect();
+                known.extend(inner.globals.iter().map(|g| g.spec().name()));
                 StreamsError::Topology(crate::error::TopologyError::UnknownStore {
                     operator: "the test driver".into(),
                     store: name.to_owned(),
@@ -371,7 +289,7 @@ impl TopologyTestDriver {
         let mut inner = self.inner.borrow_mut();
         loop {
             inner.commit_tasks()?;
-            if !inner.route() {
+            if !inner.route()? {
                 return Ok(());
             }
             inner.drain()?;
@@ -388,19 +306,25 @@ impl TopologyTestDriver {
             .collect()
     }
 
-    /// Counters summed over all tasks.
+    /// Counters summed over all tasks (with the records of global tables' topics that did
+    /// not decode).
     pub fn metrics(&self) -> TaskMetrics {
         let inner = self.inner.borrow();
+        let globals = TaskMetrics {
+            skipped_deserialization: inner.globals.iter().map(GlobalStore::undecodable).sum(),
+            ..TaskMetrics::default()
+        };
         inner
             .tasks
             .iter()
             .map(StreamTask::metrics)
-            .fold(TaskMetrics::default(), |a, m| TaskMetrics {
+            .fold(globals, |a, m| TaskMetrics {
                 processed: a.processed + m.processed,
                 skipped_deserialization: a.skipped_deserialization + m.skipped_deserialization,
                 skipped_invalid_timestamp: a.skipped_invalid_timestamp
                     + m.skipped_invalid_timestamp,
                 dropped_late: a.dropped_late + m.dropped_late,
+                dropped_null: a.dropped_null + m.dropped_null,
                 punctuations: a.punctuations + m.punctuations,
             })
     }

@@ -7,8 +7,9 @@ use std::rc::Rc;
 use tributary_state::{ChangelogRecord, ChangelogSink, StateError};
 
 use crate::error::StreamsError;
+use crate::processor::{OutgoingRecord, RecordCollector};
 use crate::record::{Headers, RawRecord};
-use crate::task::{ChangelogReader, OutgoingRecord, RecordCollector, RestoreRecord};
+use crate::task::{ChangelogReader, RestoreRecord};
 
 /// One topic: records per partition, and the order they were appended across partitions.
 #[derive(Default)]
@@ -147,6 +148,7 @@ impl ChangelogReader for DriverChangelogReader {
                 offset: r.offset,
                 key: r.key.clone().unwrap_or_default(),
                 value: r.value.clone(),
+                timestamp: r.timestamp,
             })
             .collect())
     }

@@ -2,7 +2,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::params::{Consumed, Materialized};
-use super::{Data, KStream, KTable};
+use super::{Data, GlobalKTable, KStream, KTable};
 use crate::error::TopologyError;
 use crate::store::StoreBuilder;
 use crate::topology::graph::{GraphBuilder, SharedGraph};
@@ -72,6 +72,20 @@ impl StreamsBuilder {
         materialized: Materialized<K, V>,
     ) -> KTable<K, V> {
         super::ktable::source::table(&self.graph, topic, consumed, materialized)
+    }
+
+    /// A table of every partition of `topic`, held whole by every instance (Kafka Streams'
+    /// `globalTable`): restored from the topic before processing starts and kept up to date
+    /// by a global thread. Its store is named by `materialized` (default
+    /// `<topic>-global-store`), is never logged (the topic is its changelog) and has no
+    /// record cache. Join it with [`KStream::join_global`].
+    pub fn global_table<K: Data, V: Data>(
+        &self,
+        topic: &str,
+        consumed: Consumed<K, V>,
+        materialized: Materialized<K, V>,
+    ) -> GlobalKTable<K, V> {
+        super::global_table::global_table(&self.graph, topic, consumed, materialized)
     }
 
     /// Adds a store for custom processors; connect it by naming it in `KStream::process`.

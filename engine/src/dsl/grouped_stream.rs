@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use super::params::Materialized;
-use super::repartition::{repartition, require};
-use super::table_changes::{Update, materialize};
+use super::repartition::require;
+use super::table_changes::{IsNull, Materialize, Stamp, Update, materialize};
 use super::{Data, KStream, KTable};
 use crate::serde::{I64Serde, SerdeRef};
 
@@ -18,33 +18,10 @@ impl<K: Data, V: Data> KGroupedStream<K, V> {
     /// The node aggregations read from: the stream itself, or a repartition topic after it
     /// when its key may have changed.
     pub(crate) fn input(&self, operator: &str) -> usize {
-        let s = &self.stream;
-        if !s.repartition_required {
-            return s.node;
-        }
-        let fix = "pass `Grouped::with(key_serde, value_serde)` when grouping";
-        let key_serde = require(
-            &s.graph,
-            s.key_serde.clone(),
+        self.stream.keyed_input(
             operator,
-            "key",
-            "write the repartition topic",
-            fix,
-        );
-        let value_serde = require(
-            &s.graph,
-            s.value_serde.clone(),
-            operator,
-            "value",
-            "write the repartition topic",
-            fix,
-        );
-        repartition(
-            &s.graph,
-            s.node,
             self.repartition_name.clone(),
-            key_serde,
-            value_serde,
+            "pass `Grouped::with(key_serde, value_serde)` when grouping",
         )
     }
 
@@ -66,6 +43,13 @@ impl<K: Data, V: Data> KGroupedStream<K, V> {
         (key_serde, value_serde)
     }
 
+    /// Which input values are null: records with a null key or value are skipped by
+    /// stream aggregations, as in Kafka Streams.
+    pub(crate) fn null_values(&self) -> Option<IsNull<V>> {
+        let serde = self.stream.value_serde.clone()?;
+        Some(Arc::new(move |value: &V| serde.is_null(value)))
+    }
+
     fn aggregate_with<VA: Data>(
         &self,
         kind: &'static str,
@@ -74,11 +58,16 @@ impl<K: Data, V: Data> KGroupedStream<K, V> {
         value_serde: Option<SerdeRef<VA>>,
     ) -> KTable<K, VA> {
         let input = self.input(kind);
+        let what = Materialize {
+            kind,
+            update,
+            stamp: Stamp::Latest,
+            null_value: self.null_values(),
+        };
         materialize(
             &self.stream.graph,
-            kind,
-            input,
-            update,
+            vec![input],
+            what,
             materialized,
             self.stream.key_serde.clone(),
             value_serde,

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::params::Materialized;
-use super::table_changes::{Update, materialize};
+use super::table_changes::{Materialize, Stamp, Update, materialize};
 use super::{Data, KTable};
 use crate::record::Change;
 use crate::serde::{I64Serde, SerdeRef};
@@ -27,11 +27,16 @@ impl<K: Data, V: Data> KGroupedTable<K, V> {
         materialized: Materialized<K, VA>,
         value_serde: Option<SerdeRef<VA>>,
     ) -> KTable<K, VA> {
+        let what = Materialize {
+            kind,
+            update,
+            stamp: Stamp::Latest,
+            null_value: None,
+        };
         materialize(
             &self.graph,
-            kind,
-            self.input,
-            update,
+            vec![self.input],
+            what,
             materialized,
             Some(self.key_serde.clone()),
             value_serde,

@@ -201,3 +201,128 @@ impl<K, V> Materialized<K, V> {
         self
     }
 }
+
+/// How a stream is joined with a table: the serdes that repartition the stream when an
+/// upstream operator may have changed its key (default: the stream's own), and the join's
+/// name (which names that repartition topic, `<application.id>-<name>-repartition`).
+pub struct Joined<K, V, VT> {
+    pub(crate) key_serde: Option<SerdeRef<K>>,
+    pub(crate) value_serde: Option<SerdeRef<V>>,
+    pub(crate) name: Option<String>,
+    _table: std::marker::PhantomData<fn() -> VT>,
+}
+
+impl<K, V, VT> Default for Joined<K, V, VT> {
+    fn default() -> Self {
+        Self {
+            key_serde: None,
+            value_serde: None,
+            name: None,
+            _table: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<K, V, VT> Joined<K, V, VT> {
+    /// The stream's own serdes and a generated name.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Repartitions the stream with these serdes.
+    pub fn with(key_serde: impl Serde<K> + 'static, value_serde: impl Serde<V> + 'static) -> Self {
+        Self {
+            key_serde: Some(Arc::new(key_serde)),
+            value_serde: Some(Arc::new(value_serde)),
+            ..Self::default()
+        }
+    }
+
+    /// Names the join (and its repartition topic).
+    pub fn named(name: &str) -> Self {
+        Self::new().with_name(name)
+    }
+
+    /// Sets the name (see [`Joined::named`]).
+    pub fn with_name(mut self, name: &str) -> Self {
+        self.name = Some(name.to_owned());
+        self
+    }
+}
+
+/// How a stream-stream join keeps its records: the serdes of the key and of both sides'
+/// values (default: the streams' own), the join's name (naming its processors and, when
+/// the streams are repartitioned first, the topics `<application.id>-<name>-left-repartition`
+/// and `…-right-repartition`), the base name of its stores (`<store>-this-join-store`,
+/// `<store>-other-join-store` and, for left and outer joins, the store of records still
+/// waiting for a partner), their backend and whether they are logged.
+///
+/// Defaults: the streams' serdes, generated names, RocksDB, logged.
+pub struct StreamJoined<K, V, VO> {
+    pub(crate) key_serde: Option<SerdeRef<K>>,
+    pub(crate) value_serde: Option<SerdeRef<V>>,
+    pub(crate) other_value_serde: Option<SerdeRef<VO>>,
+    pub(crate) name: Option<String>,
+    pub(crate) store_name: Option<String>,
+    pub(crate) backend: StoreBackend,
+    pub(crate) logging: bool,
+}
+
+impl<K, V, VO> Default for StreamJoined<K, V, VO> {
+    fn default() -> Self {
+        Self {
+            key_serde: None,
+            value_serde: None,
+            other_value_serde: None,
+            name: None,
+            store_name: None,
+            backend: StoreBackend::RocksDb,
+            logging: true,
+        }
+    }
+}
+
+impl<K, V, VO> StreamJoined<K, V, VO> {
+    /// The streams' own serdes and generated names.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Keeps (and repartitions) the records with these serdes.
+    pub fn with(
+        key_serde: impl Serde<K> + 'static,
+        value_serde: impl Serde<V> + 'static,
+        other_value_serde: impl Serde<VO> + 'static,
+    ) -> Self {
+        Self {
+            key_serde: Some(Arc::new(key_serde)),
+            value_serde: Some(Arc::new(value_serde)),
+            other_value_serde: Some(Arc::new(other_value_serde)),
+            ..Self::default()
+        }
+    }
+
+    /// Names the join's processors and repartition topics.
+    pub fn with_name(mut self, name: &str) -> Self {
+        self.name = Some(name.to_owned());
+        self
+    }
+
+    /// Names the join's stores after `name`.
+    pub fn with_store_name(mut self, name: &str) -> Self {
+        self.store_name = Some(name.to_owned());
+        self
+    }
+
+    /// Keeps the stores in memory instead of RocksDB.
+    pub fn in_memory(mut self) -> Self {
+        self.backend = StoreBackend::InMemory;
+        self
+    }
+
+    /// Does not log the stores' changes to changelog topics.
+    pub fn with_logging_disabled(mut self) -> Self {
+        self.logging = false;
+        self
+    }
+}

@@ -3,8 +3,10 @@
 
 use super::Data;
 use crate::error::TopologyError;
-use crate::serde::{Serde, SerdeError, SerdeRef};
-use crate::topology::graph::{NodeDraft, RepartitionDraft, Role, SharedGraph, TopicRef};
+use crate::serde::{Format, Serde, SerdeError, SerdeRef};
+use crate::topology::graph::{
+    NodeDraft, RepartitionDraft, Role, SharedGraph, TopicPurpose, TopicRef,
+};
 
 /// Adds a repartition topic after `upstream`; returns the node reading it back.
 pub(crate) fn repartition<K: Data, V: Data>(
@@ -14,11 +16,42 @@ pub(crate) fn repartition<K: Data, V: Data>(
     key_serde: SerdeRef<K>,
     value_serde: SerdeRef<V>,
 ) -> usize {
+    let sink = super::sink::factory(key_serde.clone(), value_serde.clone());
+    let topic = InternalTopic {
+        upstream,
+        more_upstream: Vec::new(),
+        name,
+        purpose: TopicPurpose::Repartition,
+    };
+    through_topic(graph, topic, sink, key_serde, value_serde)
+}
+
+/// An internal topic between sub-topologies: the nodes writing it (a generated name derives
+/// from the first), its name and purpose.
+pub(crate) struct InternalTopic {
+    pub(crate) upstream: usize,
+    pub(crate) more_upstream: Vec<usize>,
+    pub(crate) name: Option<String>,
+    pub(crate) purpose: TopicPurpose,
+}
+
+/// Adds `topic`, written by a sink `sink` after its upstream nodes and read back with these
+/// serdes; returns the node reading it.
+pub(crate) fn through_topic<K: Data, V: Data>(
+    graph: &SharedGraph,
+    topic: InternalTopic,
+    sink: crate::processor::node::Factory,
+    key_serde: SerdeRef<K>,
+    value_serde: SerdeRef<V>,
+) -> usize {
     let mut g = graph.borrow_mut();
     g.repartitions.push(RepartitionDraft {
-        explicit: name,
-        upstream,
+        explicit: topic.name,
+        upstream: topic.upstream,
+        purpose: topic.purpose,
     });
+    let mut upstream = vec![topic.upstream];
+    upstream.extend(topic.more_upstream);
     let topic = TopicRef::Repartition(g.repartitions.len() - 1);
     g.add_node(NodeDraft {
         kind: "repartition-sink",
@@ -26,9 +59,9 @@ pub(crate) fn repartition<K: Data, V: Data>(
         role: Role::Sink {
             topic: topic.clone(),
         },
-        parents: vec![upstream],
+        parents: upstream,
         stores: Vec::new(),
-        factory: super::sink::factory(key_serde.clone(), value_serde.clone()),
+        factory: sink,
     });
     g.add_node(NodeDraft {
         kind: "repartition-source",
@@ -60,8 +93,8 @@ impl<T> Serde<T> for Unset {
         Err(SerdeError::new("unset", "no serde was given"))
     }
 
-    fn format(&self) -> &'static str {
-        "unset"
+    fn format(&self) -> Format {
+        Format::Opaque("unset")
     }
 }
 

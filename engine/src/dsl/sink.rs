@@ -2,19 +2,24 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::error::{RecordPart, StreamsError};
 use crate::partitioner::partition_for;
 use crate::processor::node::{Factory, Node, NodeRef, node_factory};
+use crate::processor::{OutgoingRecord, TaskContext};
 use crate::record::Record;
 use crate::serde::{SerdeRef, encode};
-use crate::task::{OutgoingRecord, TaskContext};
+
+/// Chooses a record's partition itself (`None`: by key, as by default).
+pub(crate) type PartitionFn<K, V> = Arc<dyn Fn(&K, &V) -> Option<i32> + Send + Sync>;
 
 struct Sink<K, V> {
     topic: String,
     partitions: i32,
     key_serde: SerdeRef<K>,
     value_serde: SerdeRef<V>,
+    partitioner: Option<PartitionFn<K, V>>,
 }
 
 impl<K, V> Node<K, V> for Sink<K, V> {
@@ -31,10 +36,14 @@ impl<K, V> Node<K, V> for Sink<K, V> {
             .map_err(error(RecordPart::Key))?;
         let has_value = encode(&*self.value_serde, &record.value, &mut cx.value_buf)
             .map_err(error(RecordPart::Value))?;
-        let partition = if has_key {
-            partition_for(&cx.key_buf, self.partitions)
-        } else {
-            cx.partition % self.partitions
+        let chosen = self
+            .partitioner
+            .as_ref()
+            .and_then(|p| p(&record.key, &record.value));
+        let partition = match chosen {
+            Some(partition) => partition % self.partitions,
+            None if has_key => partition_for(&cx.key_buf, self.partitions),
+            None => cx.partition % self.partitions,
         };
         cx.collector.send(OutgoingRecord {
             topic: &self.topic,
@@ -52,6 +61,16 @@ pub(crate) fn factory<K: 'static, V: 'static>(
     key_serde: SerdeRef<K>,
     value_serde: SerdeRef<V>,
 ) -> Factory {
+    partitioned(key_serde, value_serde, None)
+}
+
+/// A sink writing to its node's topic with these serdes, to the partitions `partitioner`
+/// chooses.
+pub(crate) fn partitioned<K: 'static, V: 'static>(
+    key_serde: SerdeRef<K>,
+    value_serde: SerdeRef<V>,
+    partitioner: Option<PartitionFn<K, V>>,
+) -> Factory {
     node_factory::<K, V, (), ()>(move |cx, _| {
         let topic = cx.topic().to_owned();
         let partitions = cx.partitions_of(&topic)?;
@@ -60,6 +79,7 @@ pub(crate) fn factory<K: 'static, V: 'static>(
             partitions,
             key_serde: key_serde.clone(),
             value_serde: value_serde.clone(),
+            partitioner: partitioner.clone(),
         };
         Ok(Rc::new(RefCell::new(sink)) as NodeRef<K, V>)
     })

@@ -4,12 +4,12 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::error::{RecordPart, StreamsError};
+use crate::processor::TaskContext;
 use crate::processor::node::{
     Factory, Forward, SourceNode, SourceOutcome, SourceRef, source_factory, undeserializable,
 };
 use crate::record::{RawRecord, Record};
 use crate::serde::{SerdeRef, decode};
-use crate::task::TaskContext;
 use crate::time::TimestampExtractor;
 use crate::topology::graph::{NodeDraft, Role, SharedGraph, TopicRef};
 

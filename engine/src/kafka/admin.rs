@@ -11,7 +11,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use super::client::{ClientRole, client_config};
 use super::kafka_error;
 use crate::config::StreamsConfig;
-use crate::error::{StreamsError, TopologyError};
+use crate::error::{KafkaFailure, StreamsError, TopologyError};
 use crate::topology::{InternalTopicKind, Topology};
 
 /// Creates and inspects topics with librdkafka's admin client.
@@ -41,7 +41,7 @@ impl TopicAdmin {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
-            .map_err(|e| StreamsError::Kafka {
+            .map_err(|e| StreamsError::Lifecycle {
                 doing: "start the admin client's runtime".into(),
                 reason: e.to_string(),
             })?;
@@ -149,10 +149,13 @@ impl TopicAdmin {
         let mut at_end = vec![false; partitions as usize];
         while at_end.iter().any(|done| !done) {
             if std::time::Instant::now() > deadline {
-                return Err(StreamsError::Kafka {
-                    doing: format!("read the end offsets of `{topic}`"),
-                    reason: format!("the end was not reached within {:?}", self.timeout),
-                });
+                return Err(StreamsError::kafka(
+                    format!("read the end offsets of `{topic}`"),
+                    KafkaFailure::detected(
+                        format!("the end was not reached within {:?}", self.timeout),
+                        true,
+                    ),
+                ));
             }
             match consumer.poll(Duration::from_millis(100)) {
                 None => {}
@@ -192,10 +195,10 @@ impl TopicAdmin {
             match result {
                 Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
                 Err((topic, code)) => {
-                    return Err(StreamsError::Kafka {
-                        doing: format!("create topic `{topic}`"),
-                        reason: code.to_string(),
-                    });
+                    return Err(StreamsError::kafka(
+                        format!("create topic `{topic}`"),
+                        KafkaFailure::with_code(code, code.to_string()),
+                    ));
                 }
             }
         }
@@ -218,8 +221,14 @@ impl TopicAdmin {
     ) -> Result<HashMap<String, i32>, StreamsError> {
         let mut user_topics: Vec<String> = topology.source_topics();
         user_topics.extend(topology.sink_topics());
+        let globals: Vec<String> = topology
+            .global_tables()
+            .iter()
+            .map(|g| g.topic().to_owned())
+            .collect();
+        user_topics.extend(globals.iter().cloned());
         let existing = self.partition_counts(&user_topics)?;
-        let counts = topology
+        let mut counts = topology
             .resolve_partitions(application_id, &existing)
             .map_err(|e| match e {
                 TopologyError::UnknownTopic { topic, role } => {
@@ -234,6 +243,15 @@ impl TopicAdmin {
                 }
                 other => StreamsError::Topology(other),
             })?;
+        for topic in globals {
+            let partitions = existing.get(&topic).copied().ok_or_else(|| {
+                StreamsError::Topology(TopologyError::UnknownTopic {
+                    topic: topic.clone(),
+                    role: "read by a global table does not exist on the cluster",
+                })
+            })?;
+            counts.insert(topic, partitions);
+        }
         for topic in topology.internal_topics() {
             let name = topic.name.resolve(application_id);
             let partitions = counts[&name];

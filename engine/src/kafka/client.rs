@@ -10,6 +10,8 @@ pub enum ClientRole {
     Consumer,
     /// A consumer without a group that reads changelogs for restoration.
     RestoreConsumer,
+    /// A consumer without a group that reads the global tables' topics.
+    GlobalConsumer,
     /// The producer of a stream thread.
     Producer,
     /// The admin client that creates internal topics.
@@ -23,7 +25,7 @@ pub fn client_config(config: &StreamsConfig, role: ClientRole) -> ClientConfig {
     client.set("bootstrap.servers", &config.bootstrap_servers);
     client.set(
         "client.id",
-        format!("{}-{}", config.application_id, role.suffix()),
+        crate::names::client_id(&config.application_id, role.suffix()),
     );
     let overrides = match role {
         ClientRole::Consumer => {
@@ -36,10 +38,13 @@ pub fn client_config(config: &StreamsConfig, role: ClientRole) -> ClientConfig {
                 .set("statistics.interval.ms", "5000");
             &config.consumer
         }
-        ClientRole::RestoreConsumer => {
+        ClientRole::RestoreConsumer | ClientRole::GlobalConsumer => {
             // A group id is required by librdkafka, but restoration never commits or joins.
             client
-                .set("group.id", format!("{}-restore", config.application_id))
+                .set(
+                    "group.id",
+                    crate::names::restore_group(&config.application_id),
+                )
                 .set("enable.auto.commit", "false")
                 .set("enable.auto.offset.store", "false")
                 // Restoration reads to the end of each partition: an empty fetch at the end
@@ -57,6 +62,19 @@ pub fn client_config(config: &StreamsConfig, role: ClientRole) -> ClientConfig {
         }
         ClientRole::Admin => &config.admin,
     };
+    if config.exactly_once() {
+        match role {
+            ClientRole::Consumer | ClientRole::RestoreConsumer | ClientRole::GlobalConsumer => {
+                client.set("isolation.level", "read_committed");
+            }
+            // As Kafka Streams under exactly-once: a transaction left open by a crashed
+            // instance holds up its partitions' readers for at most 10 s.
+            ClientRole::Producer => {
+                client.set("transaction.timeout.ms", "10000");
+            }
+            ClientRole::Admin => {}
+        }
+    }
     for (key, value) in overrides {
         client.set(key, value);
     }
@@ -68,6 +86,7 @@ impl ClientRole {
         match self {
             Self::Consumer => "consumer",
             Self::RestoreConsumer => "restore-consumer",
+            Self::GlobalConsumer => "global-consumer",
             Self::Producer => "producer",
             Self::Admin => "admin",
         }

@@ -1,28 +1,33 @@
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
-use rdkafka::{ClientContext, Message};
+use rdkafka::{ClientContext, Message, TopicPartitionList};
 use tributary_state::{ChangelogRecord, ChangelogSink, StateError};
 
 use super::client::{ClientRole, client_config};
 use super::kafka_error;
 use crate::config::StreamsConfig;
-use crate::error::StreamsError;
+use crate::error::{KafkaFailure, StreamsError};
+use crate::processor::{OutgoingRecord, RecordCollector};
 use crate::record::Headers;
-use crate::task::{OutgoingRecord, RecordCollector};
 
 /// Tracks what the brokers acknowledged: the offset after the last delivered record of each
-/// partition, and the first delivery failure.
+/// partition, and the first delivery failure. librdkafka requires a producer's context to
+/// be shareable across threads, hence the locks; they are only taken by the stream thread
+/// that owns the producer (delivery reports are served inside its `poll`).
 #[derive(Default)]
 pub struct DeliveryTracker {
     /// Topic → the offset after the last delivered record, by partition (`None`: nothing
     /// delivered). Looked up by `&str`, so a delivery report allocates nothing.
     delivered: Mutex<HashMap<String, Vec<Option<i64>>>>,
-    failure: Mutex<Option<String>>,
+    failure: Mutex<Option<KafkaFailure>>,
 }
 
 impl ClientContext for DeliveryTracker {}
@@ -48,11 +53,13 @@ impl ProducerContext for DeliveryTracker {
             Err((error, message)) => {
                 let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
                 failure.get_or_insert_with(|| {
-                    format!(
+                    let mut failure = KafkaFailure::from(error);
+                    failure.message = format!(
                         "a record for `{}` partition {} was not delivered: {error}",
                         message.topic(),
                         message.partition()
-                    )
+                    );
+                    failure
                 });
             }
         }
@@ -77,14 +84,24 @@ struct HeldRecord {
     timestamp: i64,
 }
 
+/// How long an abort may take before the producer is given up.
+const ABORT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How many changelog records are held before they are released without waiting for a
 /// commit.
 const HELD_CHANGELOG_LIMIT: usize = 20_000;
 
 /// A [`RecordCollector`] writing through an idempotent librdkafka producer. Clones share the
-/// producer: one per stream thread, used by all its tasks and their changelogs.
+/// producer and the held changelog records: one collector per stream thread, used by all its
+/// tasks and their changelogs on that thread only.
 ///
-/// Changelog records are held back and sent only once every record sent before them (to
+/// Under exactly-once ([`KafkaCollector::transactional`]) the producer is transactional:
+/// the first record after a commit begins a transaction, and
+/// [`KafkaCollector::commit_transaction`] adds the consumed offsets to it and commits it.
+/// Changelog records then go out at once: the transaction makes them visible together
+/// with everything else or not at all.
+///
+/// Under at-least-once, changelog records are held back and sent only once every record sent before them (to
 /// sinks and repartition topics) is acknowledged: at each flush, or earlier when many are
 /// held. A changelog is then never ahead of what its task wrote downstream, so that after a
 /// crash, a store restored to the end of its changelog and records processed again produce
@@ -94,8 +111,10 @@ const HELD_CHANGELOG_LIMIT: usize = 20_000;
 #[derive(Clone)]
 pub struct KafkaCollector {
     producer: Shared,
-    held: Arc<Mutex<HeldChangelog>>,
+    held: Rc<RefCell<HeldChangelog>>,
     flush_timeout: Duration,
+    /// Under exactly-once: whether a transaction is open.
+    transaction: Option<Rc<Cell<bool>>>,
 }
 
 impl KafkaCollector {
@@ -104,14 +123,144 @@ impl KafkaCollector {
     /// # Errors
     /// When librdkafka rejects the configuration.
     pub fn new(config: &StreamsConfig) -> Result<Self, StreamsError> {
-        let producer = client_config(config, ClientRole::Producer)
+        Self::create(config, None)
+    }
+
+    /// A producer for the cluster in `config`, transactional with `transactional_id`.
+    fn create(
+        config: &StreamsConfig,
+        transactional_id: Option<&str>,
+    ) -> Result<Self, StreamsError> {
+        let mut client = client_config(config, ClientRole::Producer);
+        if let Some(id) = transactional_id {
+            client.set("transactional.id", id);
+        }
+        let producer = client
             .create_with_context(DeliveryTracker::default())
             .map_err(kafka_error("create the producer"))?;
         Ok(Self {
             producer: Arc::new(producer),
-            held: Arc::default(),
+            held: Rc::default(),
             flush_timeout: Duration::from_secs(60),
+            transaction: transactional_id.map(|_| Rc::default()),
         })
+    }
+
+    /// A transactional producer with `transactional_id`, for a stream thread under
+    /// exactly-once. Initializing it fences any earlier producer with the same id and
+    /// aborts the transaction that one left open.
+    ///
+    /// # Errors
+    /// When librdkafka rejects the configuration, or the transaction coordinator cannot be
+    /// reached within the flush timeout.
+    pub fn transactional(
+        config: &StreamsConfig,
+        transactional_id: &str,
+    ) -> Result<Self, StreamsError> {
+        let collector = Self::create(config, Some(transactional_id))?;
+        collector
+            .producer
+            .init_transactions(collector.flush_timeout)
+            .map_err(kafka_error("initialize the producer's transactions"))?;
+        Ok(collector)
+    }
+
+    /// Whether this collector writes in transactions.
+    pub fn is_transactional(&self) -> bool {
+        self.transaction.is_some()
+    }
+
+    /// Begins a transaction unless one is open (or the producer is not transactional).
+    fn begin(&self) -> Result<(), KafkaFailure> {
+        if let Some(open) = &self.transaction
+            && !open.get()
+        {
+            self.producer
+                .begin_transaction()
+                .map_err(|e| KafkaFailure::from(&e))?;
+            open.set(true);
+        }
+        Ok(())
+    }
+
+    /// Commits the open transaction with `offsets` (the next offsets of the consumed
+    /// partitions) as the consumer group's progress, fenced by `consumer`'s group
+    /// generation (KIP-447): a thread that lost its partitions in a rebalance cannot commit.
+    /// With nothing sent and no offsets, there is nothing to commit.
+    ///
+    /// # Errors
+    /// When the transaction fails: [`KafkaFailure::abortable`] says it must be aborted
+    /// ([`KafkaCollector::abort_transaction`]), [`KafkaFailure::fatal`] that the producer
+    /// was fenced.
+    pub fn commit_transaction<C: ConsumerContext>(
+        &self,
+        offsets: &TopicPartitionList,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<(), StreamsError> {
+        let Some(open) = &self.transaction else {
+            return Ok(());
+        };
+        if !open.get() && offsets.count() == 0 {
+            return Ok(());
+        }
+        self.begin()
+            .map_err(|e| StreamsError::kafka("begin a transaction", e))?;
+        if offsets.count() > 0 {
+            let group = consumer.group_metadata().ok_or_else(|| {
+                StreamsError::kafka(
+                    "send the consumed offsets into the transaction",
+                    KafkaFailure::detected("the consumer has no group metadata yet", true),
+                )
+            })?;
+            self.producer
+                .send_offsets_to_transaction(offsets, &group, self.flush_timeout)
+                .map_err(kafka_error(
+                    "send the consumed offsets into the transaction",
+                ))?;
+        }
+        self.producer
+            .commit_transaction(self.flush_timeout)
+            .map_err(kafka_error("commit the transaction"))?;
+        open.set(false);
+        self.take_failure()
+    }
+
+    /// Aborts the open transaction, if any: none of its records become visible to
+    /// read_committed readers, and its offsets are not committed.
+    ///
+    /// # Errors
+    /// When the abort fails (the producer must then be replaced).
+    pub fn abort_transaction(&self) -> Result<(), StreamsError> {
+        let Some(open) = &self.transaction else {
+            return Ok(());
+        };
+        // A fenced producer has nothing left to abort: its successor's initialization
+        // aborted the transaction. Otherwise the abort gets a short wait: the producer is
+        // dropped after it anyway, and a transaction it leaves open is aborted when the
+        // next producer with its transactional id starts (or when it times out).
+        if open.get() && self.producer.client().fatal_error().is_none() {
+            self.producer
+                .abort_transaction(ABORT_TIMEOUT)
+                .map_err(kafka_error("abort the transaction"))?;
+        }
+        open.set(false);
+        // Delivery failures of the aborted records no longer matter.
+        let _ = self.take_failure();
+        Ok(())
+    }
+
+    /// The first delivery failure reported since the last call, as an error.
+    fn take_failure(&self) -> Result<(), StreamsError> {
+        let tracker = self.producer.context();
+        match tracker
+            .failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            Some(failure) => Err(StreamsError::kafka("deliver records", failure)),
+            None => Ok(()),
+        }
     }
 
     /// Waits for every record sent so far, and fails on the first record not delivered.
@@ -120,37 +269,35 @@ impl KafkaCollector {
         // reports in 1 ms polls returns as soon as the last one is in.
         let deadline = Instant::now() + self.flush_timeout;
         while self.producer.in_flight_count() > 0 {
+            // A fenced (or otherwise fatally failed) producer delivers nothing more.
+            if let Some((code, reason)) = self.producer.client().fatal_error() {
+                return Err(StreamsError::kafka(
+                    "flush the producer",
+                    KafkaFailure::with_code(code, reason),
+                ));
+            }
             if Instant::now() > deadline {
-                return Err(StreamsError::Kafka {
-                    doing: "flush the producer".into(),
-                    reason: format!(
-                        "{} records were not acknowledged within {:?}",
-                        self.producer.in_flight_count(),
-                        self.flush_timeout
+                return Err(StreamsError::kafka(
+                    "flush the producer",
+                    KafkaFailure::detected(
+                        format!(
+                            "{} records were not acknowledged within {:?}",
+                            self.producer.in_flight_count(),
+                            self.flush_timeout
+                        ),
+                        true,
                     ),
-                });
+                ));
             }
             self.producer.poll(Duration::from_millis(1));
         }
-        let tracker = self.producer.context();
-        match tracker
-            .failure
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
-            Some(reason) => Err(StreamsError::Kafka {
-                doing: "deliver records".into(),
-                reason,
-            }),
-            None => Ok(()),
-        }
+        self.take_failure()
     }
 
     /// Waits for everything sent so far, then sends the held changelog records.
     fn release_changelog(&self) -> Result<(), StreamsError> {
         self.flush_producer()?;
-        let held = std::mem::take(&mut *self.held.lock().unwrap_or_else(|p| p.into_inner()));
+        let held = std::mem::take(&mut *self.held.borrow_mut());
         for r in held.records {
             let topic = &held.topics[r.topic];
             send(
@@ -162,9 +309,9 @@ impl KafkaCollector {
                 r.timestamp,
                 None,
             )
-            .map_err(|reason| StreamsError::Produce {
+            .map_err(|error| StreamsError::Produce {
                 topic: topic.clone(),
-                reason,
+                error,
             })?;
         }
         Ok(())
@@ -180,7 +327,7 @@ fn send(
     value: Option<&[u8]>,
     timestamp: i64,
     headers: Option<OwnedHeaders>,
-) -> Result<(), String> {
+) -> Result<(), KafkaFailure> {
     let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic)
         .partition(partition)
         .timestamp(timestamp);
@@ -203,7 +350,7 @@ fn send(
                 record = returned;
                 producer.poll(Duration::from_millis(10));
             }
-            Err((error, _)) => return Err(error.to_string()),
+            Err((error, _)) => return Err(KafkaFailure::from(&error)),
         }
     }
 }
@@ -224,6 +371,8 @@ fn owned_headers(headers: &Headers) -> Option<OwnedHeaders> {
 
 impl RecordCollector for KafkaCollector {
     fn send(&mut self, r: OutgoingRecord<'_>) -> Result<(), StreamsError> {
+        self.begin()
+            .map_err(|e| StreamsError::kafka("begin a transaction", e))?;
         send(
             &self.producer,
             r.topic,
@@ -233,9 +382,9 @@ impl RecordCollector for KafkaCollector {
             r.timestamp,
             owned_headers(r.headers),
         )
-        .map_err(|reason| StreamsError::Produce {
+        .map_err(|error| StreamsError::Produce {
             topic: r.topic.to_owned(),
-            reason,
+            error,
         })
     }
 
@@ -264,8 +413,26 @@ impl RecordCollector for KafkaCollector {
 
 impl ChangelogSink for KafkaCollector {
     fn send(&mut self, r: ChangelogRecord<'_>) -> Result<(), StateError> {
+        let failed = |reason: String| StateError::Changelog {
+            store: r.store.to_owned(),
+            topic: r.topic.to_owned(),
+            reason,
+        };
+        if self.is_transactional() {
+            self.begin().map_err(|e| failed(e.to_string()))?;
+            return send(
+                &self.producer,
+                r.topic,
+                r.partition,
+                Some(r.key),
+                r.value,
+                r.timestamp,
+                None,
+            )
+            .map_err(|e| failed(e.to_string()));
+        }
         let full = {
-            let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+            let mut held = self.held.borrow_mut();
             let topic = match held.topics.iter().position(|t| t == r.topic) {
                 Some(index) => index,
                 None => {
@@ -284,11 +451,7 @@ impl ChangelogSink for KafkaCollector {
         };
         if full {
             self.release_changelog()
-                .map_err(|e| StateError::Changelog {
-                    store: r.topic.trim_end_matches("-changelog").to_owned(),
-                    topic: r.topic.to_owned(),
-                    reason: e.to_string(),
-                })?;
+                .map_err(|e| failed(e.to_string()))?;
         }
         Ok(())
     }

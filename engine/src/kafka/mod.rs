@@ -5,22 +5,40 @@
 mod admin;
 mod client;
 mod collector;
+mod global;
 mod restore;
 
 pub use admin::TopicAdmin;
 pub use client::ClientRole;
 pub use client::client_config;
 pub use collector::KafkaCollector;
+pub use global::{GlobalConsumer, Polled};
 pub use restore::KafkaChangelogReader;
 
+use rdkafka::Message;
 use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Headers as _};
 
-use crate::error::StreamsError;
+use crate::error::{KafkaFailure, StreamsError};
+use crate::record::{Headers, RawRecord};
 
 /// A Kafka error, with what was being done when it happened.
 pub(crate) fn kafka_error(doing: &str) -> impl FnOnce(KafkaError) -> StreamsError + '_ {
-    move |e| StreamsError::Kafka {
-        doing: doing.to_owned(),
-        reason: e.to_string(),
+    move |e| StreamsError::kafka(doing, KafkaFailure::from(&e))
+}
+
+/// A consumed message as a task's input record: no timestamp (-1) is kept as invalid, for
+/// the timestamp extractor to decide.
+pub(crate) fn raw_record(message: &BorrowedMessage<'_>) -> RawRecord {
+    RawRecord {
+        offset: message.offset(),
+        timestamp: message.timestamp().to_millis().unwrap_or(-1),
+        key: message.key().map(<[u8]>::to_vec),
+        value: message.payload().map(<[u8]>::to_vec),
+        headers: message.headers().map_or_else(Headers::new, |h| {
+            h.iter()
+                .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
+                .collect()
+        }),
     }
 }

@@ -8,7 +8,7 @@ use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 use super::client::{ClientRole, client_config};
 use super::kafka_error;
 use crate::config::StreamsConfig;
-use crate::error::StreamsError;
+use crate::error::{KafkaFailure, StreamsError};
 use crate::task::{ChangelogReader, RestoreRecord};
 
 /// The restore consumer's context: reaching the end of a partition is what restoration
@@ -107,13 +107,16 @@ impl ChangelogReader for KafkaChangelogReader {
         while !position.at_end && batch.len() < max {
             match self.consumer.poll(Duration::from_millis(100)) {
                 None if last_progress.elapsed() > self.idle_timeout => {
-                    return Err(StreamsError::Kafka {
-                        doing: format!("restore from `{topic}` partition {partition}"),
-                        reason: format!(
-                            "nothing arrived for {:?} after offset {}, and the end was not reached",
-                            self.idle_timeout, position.next
+                    return Err(StreamsError::kafka(
+                        format!("restore from `{topic}` partition {partition}"),
+                        KafkaFailure::detected(
+                            format!(
+                                "nothing arrived for {:?} after offset {}, and the end was not reached",
+                                self.idle_timeout, position.next
+                            ),
+                            true,
                         ),
-                    });
+                    ));
                 }
                 None => {}
                 Some(Err(KafkaError::PartitionEOF(_))) => {
@@ -135,6 +138,7 @@ impl ChangelogReader for KafkaChangelogReader {
                         offset: message.offset(),
                         key: key.to_vec(),
                         value,
+                        timestamp: message.timestamp().to_millis().unwrap_or(-1),
                     });
                 }
             }

@@ -8,12 +8,15 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use tributary_state::{ReadOnlyKeyValueStore, ValueReader};
+
+use super::schedule::ScheduleId;
+use super::task_context::TaskContext;
+use crate::error::RecordPart;
 use crate::error::StreamsError;
-use crate::processor::{Processor, ProcessorContext, ScheduleId};
 use crate::record::{RawRecord, Record};
-use crate::serde::SerdeError;
-use crate::store::{KeyValueStore, StoreEntry};
-use crate::task::TaskContext;
+use crate::serde::{SerdeError, SerdeRef, encode};
+use crate::store::{KeyValueStore, StoreEntry, ValueAndTimestamp};
 
 /// A node that receives typed records.
 pub(crate) trait Node<K, V> {
@@ -87,6 +90,45 @@ impl<K: Clone, V: Clone> Forward<K, V> {
     }
 }
 
+/// Typed reads of a global table's store.
+pub(crate) struct GlobalReader<K, V> {
+    reader: Arc<ValueReader>,
+    key_serde: SerdeRef<K>,
+    value_serde: SerdeRef<V>,
+    key_buf: RefCell<Vec<u8>>,
+}
+
+impl<K, V> GlobalReader<K, V> {
+    /// The value of `key` with its timestamp.
+    ///
+    /// # Errors
+    /// When the store fails or bytes do not (de)serialize.
+    pub(crate) fn get(&self, key: &K) -> Result<Option<ValueAndTimestamp<V>>, StreamsError> {
+        let name = || format!("global store `{}`", self.reader.name());
+        let mut buf = self.key_buf.borrow_mut();
+        encode(&*self.key_serde, key, &mut buf).map_err(|source| StreamsError::Serialization {
+            target: name(),
+            part: RecordPart::Key,
+            source,
+        })?;
+        let Some(found) = self.reader.get_timestamped(&buf)? else {
+            return Ok(None);
+        };
+        let value = self
+            .value_serde
+            .deserialize(found.value())
+            .map_err(|source| StreamsError::Serialization {
+                target: name(),
+                part: RecordPart::Value,
+                source,
+            })?;
+        Ok(Some(ValueAndTimestamp {
+            value,
+            timestamp: found.timestamp(),
+        }))
+    }
+}
+
 /// A node's name and connected stores, as processors see them.
 #[derive(Debug, Clone)]
 pub(crate) struct NodeMeta {
@@ -103,6 +145,11 @@ pub(crate) struct InstantiateCx<'a> {
     pub(crate) partitions: &'a HashMap<String, i32>,
     pub(crate) clock: &'a Rc<Cell<i64>>,
     pub(crate) hooks: &'a mut Vec<Rc<RefCell<dyn NodeHooks>>>,
+    /// State that several nodes of one operator share within the task (say, the stream
+    /// time of both sides of a join), by the operator's id.
+    pub(crate) shared: &'a mut HashMap<usize, Rc<dyn Any>>,
+    /// Read handles of the global tables' stores, in topology order.
+    pub(crate) globals: &'a [Arc<ValueReader>],
 }
 
 impl InstantiateCx<'_> {
@@ -120,6 +167,55 @@ impl InstantiateCx<'_> {
                 store: name.clone(),
             })?;
         KeyValueStore::from_entry(entry, self.clock)
+    }
+
+    /// The state the nodes of operator `id` share in this task, made on first use.
+    ///
+    /// # Errors
+    /// When another type was shared under `id` (two operators with one id).
+    pub(crate) fn shared<T: Default + 'static>(
+        &mut self,
+        id: usize,
+    ) -> Result<Rc<T>, StreamsError> {
+        let state = self
+            .shared
+            .entry(id)
+            .or_insert_with(|| Rc::new(T::default()) as Rc<dyn Any>)
+            .clone();
+        state.downcast::<T>().map_err(|_| StreamsError::Lifecycle {
+            doing: format!("build processor `{}`", self.meta.name),
+            reason: format!(
+                "the state its operator shares (id {id}) is not a {}",
+                std::any::type_name::<T>()
+            ),
+        })
+    }
+
+    /// The store of global table `index` (in topology order), typed by `key_serde` and
+    /// `value_serde`.
+    ///
+    /// # Errors
+    /// When the global stores are not open (a task built without them).
+    pub(crate) fn global<K, V>(
+        &self,
+        index: usize,
+        key_serde: SerdeRef<K>,
+        value_serde: SerdeRef<V>,
+    ) -> Result<GlobalReader<K, V>, StreamsError> {
+        let reader = self
+            .globals
+            .get(index)
+            .ok_or_else(|| StreamsError::Lifecycle {
+                doing: format!("build processor `{}`", self.meta.name),
+                reason: "the global tables' stores are not open; tasks must be built after them"
+                    .into(),
+            })?;
+        Ok(GlobalReader {
+            reader: reader.clone(),
+            key_serde,
+            value_serde,
+            key_buf: RefCell::new(Vec::new()),
+        })
     }
 
     /// Registers `hooks` for init, punctuation, flush and close; returns its index.
@@ -230,71 +326,10 @@ where
     })
 }
 
-/// A user [`Processor`] in the graph.
-pub(crate) struct ProcessorNode<P, Ko, Vo> {
-    pub(crate) processor: P,
-    pub(crate) forward: Forward<Ko, Vo>,
-    pub(crate) meta: NodeMeta,
-    pub(crate) index: usize,
-}
-
-impl<Ki, Vi, Ko: Clone + 'static, Vo: Clone + 'static, P: Processor<Ki, Vi, Ko, Vo>> Node<Ki, Vi>
-    for ProcessorNode<P, Ko, Vo>
-{
-    fn process(
-        &mut self,
-        cx: &mut TaskContext,
-        record: Record<Ki, Vi>,
-    ) -> Result<(), StreamsError> {
-        let mut ctx = ProcessorContext {
-            task: cx,
-            forward: &self.forward,
-            meta: &self.meta,
-            index: self.index,
-        };
-        self.processor.process(&mut ctx, record)
-    }
-}
-
-/// Hooks of a [`ProcessorNode`], reached through a handle on the same node.
-pub(crate) struct ProcessorHooks<P, Ki, Vi, Ko, Vo> {
-    pub(crate) node: Rc<RefCell<ProcessorNode<P, Ko, Vo>>>,
-    pub(crate) _types: std::marker::PhantomData<fn(Ki, Vi)>,
-}
-
-impl<Ki, Vi, Ko: Clone + 'static, Vo: Clone + 'static, P: Processor<Ki, Vi, Ko, Vo>> NodeHooks
-    for ProcessorHooks<P, Ki, Vi, Ko, Vo>
-{
-    fn init(&mut self, cx: &mut TaskContext) -> Result<(), StreamsError> {
-        let node = &mut *self.node.borrow_mut();
-        let mut ctx = ProcessorContext {
-            task: cx,
-            forward: &node.forward,
-            meta: &node.meta,
-            index: node.index,
-        };
-        node.processor.init(&mut ctx)
-    }
-
-    fn punctuate(
-        &mut self,
-        cx: &mut TaskContext,
-        id: ScheduleId,
-        timestamp: i64,
-    ) -> Result<(), StreamsError> {
-        let node = &mut *self.node.borrow_mut();
-        let mut ctx = ProcessorContext {
-            task: cx,
-            forward: &node.forward,
-            meta: &node.meta,
-            index: node.index,
-        };
-        node.processor.punctuate(&mut ctx, id, timestamp)
-    }
-
-    fn close(&mut self) {
-        self.node.borrow_mut().processor.close();
-    }
+/// A factory for a node that passes every record on: where the outputs of several nodes
+/// meet (merged streams, the two sides of a join).
+pub(crate) fn passthrough<K: Clone + 'static, V: Clone + 'static>() -> Factory {
+    stateless(|cx, forward: &Forward<K, V>, record: Record<K, V>| forward.send(cx, record))
 }
 
 /// Deserialization failure of a source record, with the record's coordinates.

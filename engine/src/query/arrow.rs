@@ -9,28 +9,30 @@ use arrow_ipc::writer::StreamWriter;
 use arrow_schema::{ArrowError, DataType, Field, Schema};
 use tributary_state::KeyValue;
 
+use crate::serde::Format;
+
 /// The media type of an Arrow IPC stream.
 pub const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
 
 /// A column of `values` in `format`'s Arrow type; bytes that do not fit the type (not UTF-8,
 /// not eight bytes) are null.
-fn column<'a>(format: &str, values: impl Iterator<Item = &'a [u8]>) -> (DataType, ArrayRef) {
+fn column<'a>(format: Format, values: impl Iterator<Item = &'a [u8]>) -> (DataType, ArrayRef) {
     match format {
-        "string" | "json" => {
+        Format::String | Format::Json => {
             let mut b = StringBuilder::new();
             for v in values {
                 b.append_option(std::str::from_utf8(v).ok());
             }
             (DataType::Utf8, Arc::new(b.finish()))
         }
-        "i64" => {
+        Format::I64 => {
             let mut b = Int64Builder::new();
             for v in values {
                 b.append_option(<[u8; 8]>::try_from(v).ok().map(i64::from_be_bytes));
             }
             (DataType::Int64, Arc::new(b.finish()))
         }
-        "u64" => {
+        Format::U64 => {
             let mut b = UInt64Builder::new();
             for v in values {
                 b.append_option(<[u8; 8]>::try_from(v).ok().map(u64::from_be_bytes));
@@ -52,8 +54,8 @@ fn column<'a>(format: &str, values: impl Iterator<Item = &'a [u8]>) -> (DataType
 /// # Errors
 /// When Arrow cannot encode the batch.
 pub fn to_ipc(
-    key_format: &str,
-    value_format: &str,
+    key_format: Format,
+    value_format: Format,
     entries: &[KeyValue],
 ) -> Result<Vec<u8>, ArrowError> {
     let (key_type, keys) = column(key_format, entries.iter().map(|(k, _)| k.as_slice()));
@@ -83,7 +85,7 @@ mod tests {
             (b"alice".to_vec(), 3i64.to_be_bytes().to_vec()),
             (b"bob".to_vec(), 5i64.to_be_bytes().to_vec()),
         ];
-        let ipc = to_ipc("string", "i64", &entries).unwrap();
+        let ipc = to_ipc(Format::String, Format::I64, &entries).unwrap();
         let mut reader = StreamReader::try_new(ipc.as_slice(), None).unwrap();
         let batch = reader.next().unwrap().unwrap();
         let keys = batch

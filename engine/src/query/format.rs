@@ -9,24 +9,25 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+pub use crate::serde::Format;
 use crate::store::StoreSpec;
 
 /// How a value (or key) is shown in JSON.
-pub fn render(format: &str, bytes: &[u8]) -> Value {
+pub fn render(format: Format, bytes: &[u8]) -> Value {
     match format {
-        "json" => serde_json::from_slice::<&RawValue>(bytes)
+        Format::Json => serde_json::from_slice::<&RawValue>(bytes)
             .ok()
             .and_then(|raw| serde_json::from_str(raw.get()).ok())
             .unwrap_or_else(|| Value::String(STANDARD.encode(bytes))),
-        "string" => match std::str::from_utf8(bytes) {
+        Format::String => match std::str::from_utf8(bytes) {
             Ok(text) => Value::String(text.to_owned()),
             Err(_) => Value::String(STANDARD.encode(bytes)),
         },
-        "i64" => match <[u8; 8]>::try_from(bytes) {
+        Format::I64 => match <[u8; 8]>::try_from(bytes) {
             Ok(b) => Value::from(i64::from_be_bytes(b)),
             Err(_) => Value::String(STANDARD.encode(bytes)),
         },
-        "u64" => match <[u8; 8]>::try_from(bytes) {
+        Format::U64 => match <[u8; 8]>::try_from(bytes) {
             Ok(b) => Value::from(u64::from_be_bytes(b)),
             Err(_) => Value::String(STANDARD.encode(bytes)),
         },
@@ -39,17 +40,16 @@ pub fn render(format: &str, bytes: &[u8]) -> Value {
 /// # Errors
 /// Why the text is not a key of that format, for a 400 answer.
 pub fn parse_key(spec: &StoreSpec, text: &str) -> Result<Vec<u8>, String> {
-    let format = spec.key_format();
-    let raw = match format {
-        "i64" => text
+    let raw = match spec.key_format() {
+        Format::I64 => text
             .parse::<i64>()
             .map(|n| n.to_be_bytes().to_vec())
             .map_err(|e| format!("`{text}` is not an i64 ({e})"))?,
-        "u64" => text
+        Format::U64 => text
             .parse::<u64>()
             .map(|n| n.to_be_bytes().to_vec())
             .map_err(|e| format!("`{text}` is not a u64 ({e})"))?,
-        "bytes" => STANDARD
+        Format::Bytes | Format::Opaque(_) => STANDARD
             .decode(text)
             .or_else(|_| URL_SAFE_NO_PAD.decode(text))
             .map_err(|e| format!("`{text}` is not base64 ({e})"))?,
@@ -66,8 +66,8 @@ pub fn parse_key(spec: &StoreSpec, text: &str) -> Result<Vec<u8>, String> {
 /// For integer keys, whose big-endian bytes have no useful text prefix.
 pub fn parse_prefix(spec: &StoreSpec, text: &str) -> Result<Vec<u8>, String> {
     match spec.key_format() {
-        "string" | "json" => Ok(text.as_bytes().to_vec()),
-        "bytes" => STANDARD
+        Format::String | Format::Json => Ok(text.as_bytes().to_vec()),
+        Format::Bytes | Format::Opaque(_) => STANDARD
             .decode(text)
             .or_else(|_| URL_SAFE_NO_PAD.decode(text))
             .map_err(|e| format!("prefix `{text}` is not base64 ({e})")),
@@ -110,14 +110,14 @@ mod tests {
     #[test]
     fn values_render_by_format() {
         assert_eq!(
-            render("json", br#"{"a":[1,2]}"#),
+            render(Format::Json, br#"{"a":[1,2]}"#),
             serde_json::json!({"a": [1, 2]})
         );
-        assert_eq!(render("string", b"hi"), Value::from("hi"));
-        assert_eq!(render("i64", &(-5i64).to_be_bytes()), Value::from(-5));
-        assert_eq!(render("bytes", &[0, 255]), Value::from("AP8="));
+        assert_eq!(render(Format::String, b"hi"), Value::from("hi"));
+        assert_eq!(render(Format::I64, &(-5i64).to_be_bytes()), Value::from(-5));
+        assert_eq!(render(Format::Bytes, &[0, 255]), Value::from("AP8="));
         assert_eq!(
-            render("i64", b"short"),
+            render(Format::I64, b"short"),
             Value::from("c2hvcnQ="),
             "bad bytes stay visible"
         );

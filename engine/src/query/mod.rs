@@ -13,34 +13,33 @@
 //! | `GET /health/live`, `GET /health/ready` | liveness; readiness (running, nothing restoring) |
 //!
 //! A key maps to a partition with the writes' murmur2 partitioner, and the partition to its
-//! owner through the [`Directory`] of instances. A request for a key another instance owns
+//! owner through the [`Directory`](crate::discovery::Directory) of instances. A request for a key another instance owns
 //! is forwarded there; every answer names the instance that gave it
 //! (`x-tributary-instance`). While a partition's owner is unknown or restoring, the answer
 //! is 503 with `Retry-After` — never a stale value.
 //!
+//! The handlers live in `handlers/`, one per kind of read; what they share (finding a store,
+//! where a partition is answered, typed parameters) in `api.rs` and `params.rs`; the
+//! routes in `routes.rs`; the server and its middleware in `server.rs` and
+//! `middleware.rs`. Handlers depend on the shared parts only.
+//!
 //! Queries read what the stores hold: with the record cache on, a write becomes visible when
 //! the cache flushes it (at the latest on the next commit, `commit.interval.ms`).
 
+mod api;
 mod arrow;
-mod directory;
 mod error;
 mod format;
 mod forward;
-mod registry;
+mod handlers;
+mod middleware;
+mod params;
 mod routes;
-mod scan;
 mod server;
-mod subscribe;
-mod windows;
 
-pub(crate) use directory::DirectoryThread;
-pub use directory::{
-    Directory, EXPIRY, HEARTBEAT, HostedStore, InstanceInfo, Owner, instances_topic,
-};
 pub use error::{ApiError, RETRY_AFTER_SECS};
 pub use format::{parse_key, render};
 pub use forward::{FORWARDED_HEADER, INSTANCE_HEADER};
-pub use registry::{HostedPartition, QueryableStore, StoreReader, StoreRegistry};
 pub(crate) use server::{QueryServer, ServerParts};
 
 /// The most entries one page of a scan returns.

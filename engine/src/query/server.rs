@@ -1,55 +1,22 @@
-//! The HTTP server: a small tokio runtime of its own, an axum router, and the middleware
-//! every request passes (bearer token, request metrics, the answering instance's header).
+//! The HTTP server: a small tokio runtime of its own serving the router.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, header};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::middleware;
 use tokio::sync::oneshot;
 
+use crate::discovery::{Directory, StoreRegistry};
 use crate::error::StreamsError;
 use crate::metrics::Metrics;
-use crate::query::error::ApiError;
-use crate::query::forward::{INSTANCE_HEADER, Peers};
-use crate::query::{Directory, StoreRegistry, routes};
+use crate::query::api::Api;
+use crate::query::forward::Peers;
+use crate::query::middleware::authorize;
+use crate::query::routes;
 
 /// Worker threads of the server's runtime: queries are short, and RocksDB reads run on its
 /// blocking pool.
 const SERVER_THREADS: usize = 2;
-
-/// What the handlers share.
-pub(crate) struct Api {
-    pub(crate) registry: Arc<StoreRegistry>,
-    pub(crate) directory: Arc<Directory>,
-    pub(crate) metrics: Arc<Metrics>,
-    /// This instance's address, as the others reach it.
-    pub(crate) address: String,
-    pub(crate) token: Option<String>,
-    pub(crate) peers: Peers,
-    /// Whether the instance is running with nothing restoring.
-    pub(crate) ready: Box<dyn Fn() -> bool + Send + Sync>,
-}
-
-impl Api {
-    /// Store `name`'s index, or the 404 that lists the stores.
-    pub(crate) fn store(&self, name: &str) -> Result<usize, ApiError> {
-        self.registry
-            .index_of(name)
-            .ok_or_else(|| ApiError::UnknownStore {
-                store: name.to_owned(),
-                stores: self
-                    .registry
-                    .names()
-                    .into_iter()
-                    .map(str::to_owned)
-                    .collect(),
-            })
-    }
-}
 
 /// What the server is started with.
 pub(crate) struct ServerParts {
@@ -147,39 +114,4 @@ impl Drop for QueryServer {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// Requires the bearer token, when one is set, on everything but the health checks.
-async fn authorize(State(api): State<Arc<Api>>, request: Request, next: Next) -> Response {
-    if let Some(token) = &api.token
-        && !request.uri().path().starts_with("/health/")
-    {
-        let given = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if given != Some(token.as_str()) {
-            return ApiError::Unauthorized.into_response();
-        }
-    }
-    next.run(request).await
-}
-
-/// Counts the request, times it, and names this instance on answers no other instance gave.
-pub(crate) async fn observe(State(api): State<Arc<Api>>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let mut response = next.run(request).await;
-    if !response.headers().contains_key(INSTANCE_HEADER)
-        && let Ok(value) = HeaderValue::from_str(&api.address)
-    {
-        response.headers_mut().insert(INSTANCE_HEADER, value);
-    }
-    api.metrics
-        .http_request(&route, response.status().as_u16(), started.elapsed());
-    response
 }

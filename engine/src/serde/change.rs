@@ -1,6 +1,6 @@
 use std::marker::PhantomData;
 
-use super::{Serde, SerdeError, SerdeRef};
+use super::{Format, Serde, SerdeError, SerdeRef};
 use crate::record::Change;
 
 /// The wire format of table updates on repartition topics: a flags byte (bit 0: new value
@@ -77,8 +77,8 @@ impl<V: 'static> Serde<Change<V>> for ChangeSerde<V> {
         Ok(Change { new, old })
     }
 
-    fn format(&self) -> &'static str {
-        "change"
+    fn format(&self) -> Format {
+        Format::Opaque("change")
     }
 }
 

@@ -3,7 +3,7 @@ use std::marker::PhantomData;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Serde, SerdeError};
+use super::{Format, Serde, SerdeError};
 
 /// JSON through `serde_json`, for any `Serialize + DeserializeOwned` type.
 pub struct JsonSerde<T>(PhantomData<fn() -> T>);
@@ -42,8 +42,8 @@ impl<T: Serialize + DeserializeOwned + 'static> Serde<T> for JsonSerde<T> {
         serde_json::from_slice(bytes).map_err(|e| SerdeError::new("json", e.to_string()))
     }
 
-    fn format(&self) -> &'static str {
-        "json"
+    fn format(&self) -> Format {
+        Format::Json
     }
 }
 

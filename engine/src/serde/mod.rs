@@ -14,6 +14,40 @@ pub(crate) use change::ChangeSerde;
 pub use json::JsonSerde;
 pub use primitive::{BytesSerde, I64Serde, StringSerde, U64Serde};
 
+/// How a serde's bytes read as text: what a key written in a URL means and how a value
+/// shows in JSON (interactive queries), Arrow's column types, and what `describe()` names.
+/// A custom serde says which one its bytes are; bytes in an [`Format::Opaque`] format are
+/// shown as base64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Format {
+    /// UTF-8 text.
+    String,
+    /// JSON text.
+    Json,
+    /// A signed 64-bit integer, eight bytes big-endian.
+    I64,
+    /// An unsigned 64-bit integer, eight bytes big-endian.
+    U64,
+    /// Raw bytes (base64 in URLs and JSON).
+    Bytes,
+    /// A format with no text form (windowed keys, table updates …), named.
+    Opaque(&'static str),
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::String => "string",
+            Self::Json => "json",
+            Self::I64 => "i64",
+            Self::U64 => "u64",
+            Self::Bytes => "bytes",
+            Self::Opaque(name) => name,
+        })
+    }
+}
+
 /// Why bytes could not become a value, or a value bytes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{format}: {message}")]
@@ -60,13 +94,13 @@ pub trait Serde<T>: Send + Sync {
     /// By default a null payload is an error; `Option` serdes decode it as `None`.
     fn deserialize_null(&self) -> Result<T, SerdeError> {
         Err(SerdeError::new(
-            self.format(),
+            "null",
             "null payload; use an Option type to accept nulls",
         ))
     }
 
-    /// A short name of the format ("string", "json", "i64", "u64", "bytes").
-    fn format(&self) -> &'static str;
+    /// What the bytes are, for interactive queries and `describe()`.
+    fn format(&self) -> Format;
 }
 
 /// A shared serde, as the DSL keeps it.
@@ -140,7 +174,7 @@ impl<T: 'static> Serde<Option<T>> for OptionSerde<T> {
         Ok(None)
     }
 
-    fn format(&self) -> &'static str {
+    fn format(&self) -> Format {
         self.inner.format()
     }
 }

@@ -1,4 +1,4 @@
-use super::{Serde, SerdeError};
+use super::{Format, Serde, SerdeError};
 
 /// UTF-8 strings.
 #[derive(Debug, Default, Clone, Copy)]
@@ -28,8 +28,8 @@ impl Serde<String> for StringSerde {
             .map_err(|e| SerdeError::new("string", format!("not UTF-8: {e}")))
     }
 
-    fn format(&self) -> &'static str {
-        "string"
+    fn format(&self) -> Format {
+        Format::String
     }
 }
 
@@ -43,8 +43,8 @@ impl Serde<Vec<u8>> for BytesSerde {
         Ok(bytes.to_vec())
     }
 
-    fn format(&self) -> &'static str {
-        "bytes"
+    fn format(&self) -> Format {
+        Format::Bytes
     }
 }
 
@@ -64,8 +64,8 @@ impl Serde<i64> for I64Serde {
         eight_bytes("i64", bytes).map(i64::from_be_bytes)
     }
 
-    fn format(&self) -> &'static str {
-        "i64"
+    fn format(&self) -> Format {
+        Format::I64
     }
 }
 
@@ -79,8 +79,8 @@ impl Serde<u64> for U64Serde {
         eight_bytes("u64", bytes).map(u64::from_be_bytes)
     }
 
-    fn format(&self) -> &'static str {
-        "u64"
+    fn format(&self) -> Format {
+        Format::U64
     }
 }
 

@@ -4,7 +4,6 @@ mod builder;
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -15,7 +14,11 @@ pub use builder::StoreBuilder;
 
 use crate::error::{RecordPart, StreamsError};
 use crate::record::Change;
-use crate::serde::{SerdeError, SerdeRef, decode, encode};
+use crate::serde::{Format, SerdeError, SerdeRef, decode, encode};
+
+/// A read handle on a store partition that other threads (interactive queries, the test
+/// driver) read through while its task writes.
+pub type StoreReader = Arc<dyn ReadOnlyKeyValueStore + Send + Sync>;
 
 /// Where a store keeps its data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,8 +55,8 @@ pub struct StoreSpec {
     pub(crate) serdes: Arc<dyn Any + Send + Sync>,
     pub(crate) key_type: &'static str,
     pub(crate) value_type: &'static str,
-    pub(crate) key_format: &'static str,
-    pub(crate) value_format: &'static str,
+    pub(crate) key_format: Format,
+    pub(crate) value_format: Format,
     pub(crate) canonical_key: KeyCanonicalizer,
     /// For a window store: how long windows are kept and how the store is segmented.
     pub(crate) window: Option<WindowRetention>,
@@ -126,13 +129,13 @@ impl StoreSpec {
         self.caching
     }
 
-    /// The key format ("string", "json", "i64" …).
-    pub fn key_format(&self) -> &'static str {
+    /// What the keys are.
+    pub fn key_format(&self) -> Format {
         self.key_format
     }
 
-    /// The value format.
-    pub fn value_format(&self) -> &'static str {
+    /// What the values are.
+    pub fn value_format(&self) -> Format {
         self.value_format
     }
 
@@ -223,6 +226,16 @@ pub(crate) fn typed_serdes<K: 'static, V: 'static>(
         })
 }
 
+/// A value read from a store with the timestamp it was written with (Kafka Streams'
+/// `ValueAndTimestamp`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValueAndTimestamp<V> {
+    /// The value.
+    pub value: V,
+    /// The timestamp stored with it (ms).
+    pub timestamp: i64,
+}
+
 impl<K, V> KeyValueStore<K, V> {
     fn ser_error(&self, part: RecordPart) -> impl FnOnce(SerdeError) -> StreamsError + '_ {
         move |source| StreamsError::Serialization {
@@ -245,44 +258,86 @@ impl<K, V> KeyValueStore<K, V> {
         &self.name
     }
 
+    /// Whether `key` is a null key (a `None` of an `Option` key serde): operators that
+    /// need a key skip such records, as Kafka Streams does.
+    pub(crate) fn is_null_key(&self, key: &K) -> bool {
+        self.key_serde.is_null(key)
+    }
+
+    /// For a window store, the latest window start written to it (its stream time).
+    pub(crate) fn observed_time(&self) -> Option<i64> {
+        self.store.borrow().observed_time()
+    }
+
+    /// Whether a record cache sits in front of the store.
+    pub(crate) fn is_cached(&self) -> bool {
+        self.store.borrow().is_cached()
+    }
+
     /// The value under `key`.
     ///
     /// # Errors
     /// When the store fails or the stored bytes do not decode.
     pub fn get(&self, key: &K) -> Result<Option<V>, StreamsError> {
+        Ok(self.get_timestamped(key)?.map(|v| v.value))
+    }
+
+    /// The value under `key` with the timestamp it was written with.
+    ///
+    /// # Errors
+    /// When the store fails or the stored bytes do not decode.
+    pub fn get_timestamped(&self, key: &K) -> Result<Option<ValueAndTimestamp<V>>, StreamsError> {
         let mut key_buf = self.key_buf.borrow_mut();
         encode(&*self.key_serde, key, &mut key_buf).map_err(self.ser_error(RecordPart::Key))?;
-        let decoded = self.store.borrow().get_with(&key_buf, |bytes| {
-            bytes.map(|b| {
+        let decoded = self.store.borrow().get_with(&key_buf, |stored| {
+            stored.map(|(bytes, timestamp)| {
                 self.value_serde
-                    .deserialize(b)
+                    .deserialize(bytes)
+                    .map(|value| ValueAndTimestamp { value, timestamp })
                     .map_err(self.de_error(RecordPart::Value))
             })
         })?;
         decoded.transpose()
     }
 
-    /// Stores `value` under `key` (logged with the current record's timestamp).
+    /// Stores `value` under `key`, with the current record's timestamp.
     ///
     /// # Errors
     /// When the store or its changelog fails, or a serde fails.
     pub fn put(&mut self, key: &K, value: &V) -> Result<(), StreamsError> {
-        self.write(key, Some(value)).map(drop)
+        let timestamp = self.clock.get();
+        self.write(key, Some(value), timestamp).map(drop)
     }
 
-    /// Deletes `key`.
+    /// Stores `value` under `key` with `timestamp` (Kafka Streams' timestamped stores).
+    ///
+    /// # Errors
+    /// When the store or its changelog fails, or a serde fails.
+    pub fn put_with_timestamp(
+        &mut self,
+        key: &K,
+        value: &V,
+        timestamp: i64,
+    ) -> Result<(), StreamsError> {
+        self.write(key, Some(value), timestamp).map(drop)
+    }
+
+    /// Deletes `key` (logged with the current record's timestamp).
     ///
     /// # Errors
     /// When the store or its changelog fails.
     pub fn delete(&mut self, key: &K) -> Result<(), StreamsError> {
-        self.write(key, None).map(drop)
+        let timestamp = self.clock.get();
+        self.write(key, None, timestamp).map(drop)
     }
 
-    /// Writes through the cache; returns what the write flushed to the store.
+    /// Writes through the cache with `timestamp`; returns what the write flushed to the
+    /// store.
     pub(crate) fn write(
         &mut self,
         key: &K,
         value: Option<&V>,
+        timestamp: i64,
     ) -> Result<Vec<FlushedEntry>, StreamsError> {
         let mut key_buf = self.key_buf.borrow_mut();
         encode(&*self.key_serde, key, &mut key_buf).map_err(self.ser_error(RecordPart::Key))?;
@@ -303,7 +358,7 @@ impl<K, V> KeyValueStore<K, V> {
         Ok(self
             .store
             .borrow_mut()
-            .put(&key_buf, value_bytes, self.clock.get())?)
+            .put(&key_buf, value_bytes, timestamp)?)
     }
 
     /// Writes every cached entry to the store; returns them.
@@ -346,6 +401,22 @@ impl<K, V> KeyValueStore<K, V> {
     /// # Errors
     /// When the store fails or bytes do not decode.
     pub fn range(&self, from: &K, to: &K) -> Result<Vec<(K, V)>, StreamsError> {
+        Ok(self
+            .range_timestamped(from, to)?
+            .into_iter()
+            .map(|(k, v)| (k, v.value))
+            .collect())
+    }
+
+    /// [`KeyValueStore::range`] with each value's timestamp.
+    ///
+    /// # Errors
+    /// When the store fails or bytes do not decode.
+    pub fn range_timestamped(
+        &self,
+        from: &K,
+        to: &K,
+    ) -> Result<Vec<(K, ValueAndTimestamp<V>)>, StreamsError> {
         let mut from_bytes = Vec::new();
         let mut to_bytes = Vec::new();
         encode(&*self.key_serde, from, &mut from_bytes).map_err(self.ser_error(RecordPart::Key))?;
@@ -358,30 +429,33 @@ impl<K, V> KeyValueStore<K, V> {
     /// # Errors
     /// When the store fails or bytes do not decode.
     pub fn all(&self) -> Result<Vec<(K, V)>, StreamsError> {
-        self.scan(Bound::Unbounded, Bound::Unbounded)
+        Ok(self
+            .scan(Bound::Unbounded, Bound::Unbounded)?
+            .into_iter()
+            .map(|(k, v)| (k, v.value))
+            .collect())
     }
 
-    fn scan(&self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Result<Vec<(K, V)>, StreamsError> {
-        let store = self.store.borrow();
-        let mut merged = BTreeMap::new();
-        for entry in store.logged().range(from, to)? {
-            let (k, v) = entry?;
-            merged.insert(k, Some(v));
-        }
-        for (k, entry) in store.dirty() {
-            if tributary_state::kv::in_bounds(k, from, to) {
-                merged.insert(k.clone(), entry.value.clone());
-            }
-        }
-        merged
+    /// Entries with serialized keys within `from` and `to`, decoded, cached writes
+    /// included.
+    pub(crate) fn scan(
+        &self,
+        from: Bound<&[u8]>,
+        to: Bound<&[u8]>,
+    ) -> Result<Vec<(K, ValueAndTimestamp<V>)>, StreamsError> {
+        let entries = self.store.borrow().range(from, to)?;
+        entries
             .into_iter()
-            .filter_map(|(k, v)| v.map(|v| (k, v)))
-            .map(|(k, v)| {
+            .map(|(k, v, timestamp)| {
                 Ok((
                     decode(&*self.key_serde, Some(&k)).map_err(self.de_error(RecordPart::Key))?,
-                    self.value_serde
-                        .deserialize(&v)
-                        .map_err(self.de_error(RecordPart::Value))?,
+                    ValueAndTimestamp {
+                        value: self
+                            .value_serde
+                            .deserialize(&v)
+                            .map_err(self.de_error(RecordPart::Value))?,
+                        timestamp,
+                    },
                 ))
             })
             .collect()

@@ -1,13 +1,15 @@
 //! Tasks: a sub-topology instantiated for one partition, with its stores, input queues,
 //! stream time and punctuation.
 
-pub(crate) mod collector;
-pub(crate) mod context;
+mod global_store;
+mod memory_log;
+mod options;
 mod restore;
 mod state_manager;
 mod stream_task;
 
-pub use collector::{OutgoingRecord, RecordCollector};
-pub use context::{TaskContext, TaskId, TaskMetrics, UNKNOWN_TIME};
+pub use global_store::GlobalStore;
+pub use memory_log::{LogEntry, MemoryLog};
+pub use options::TaskOptions;
 pub use restore::{ChangelogReader, RestoreRecord, RestoreReport, StoreRestore};
-pub use stream_task::{StreamTask, TaskOptions};
+pub use stream_task::StreamTask;

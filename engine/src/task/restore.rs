@@ -11,6 +11,8 @@ pub struct RestoreRecord {
     pub key: Vec<u8>,
     /// The value; `None` is a delete.
     pub value: Option<Vec<u8>>,
+    /// The record's timestamp: the timestamp the store keeps with the value.
+    pub timestamp: i64,
 }
 
 /// Reads changelog partitions for restoration. The Kafka runtime reads with a dedicated

@@ -8,16 +8,17 @@ use std::rc::Rc;
 
 use tributary_state::{
     CachingKeyValueStore, ChangeLoggingKeyValueStore, Checkpoint, DiscardingChangelog,
-    InMemoryKeyValueStore, KeyValueStore as RawStore, RocksDbKeyValueStore, SegmentedWindowStore,
-    StateError, WindowKeyValueStore, WriteEntry,
+    InMemoryKeyValueStore, KeyValueStore as RawStore, MemoryBudget, RocksDbKeyValueStore,
+    SegmentedWindowStore, StateError, TimestampedWrite, WindowKeyValueStore,
 };
 
 use crate::error::StreamsError;
+use crate::names::changelog_topic;
+use crate::processor::RecordCollector;
 use crate::store::{StoreBackend, StoreEntry, StoreSpec};
-use crate::task::TaskId;
-use crate::task::collector::RecordCollector;
+use crate::task::options::TaskOptions;
 use crate::task::restore::{ChangelogReader, RESTORE_BATCH, RestoreReport, StoreRestore};
-use crate::task::stream_task::TaskOptions;
+use crate::task_id::TaskId;
 
 struct ManagedStore {
     entry: StoreEntry,
@@ -45,11 +46,6 @@ pub(crate) struct StateManager {
     checkpoint: Checkpoint,
     fallback: Option<String>,
     stores: Vec<ManagedStore>,
-}
-
-/// The changelog topic of store `store` of application `application_id`.
-pub fn changelog_topic(application_id: &str, store: &str) -> String {
-    format!("{application_id}-{store}-changelog")
 }
 
 impl StateManager {
@@ -86,49 +82,18 @@ impl StateManager {
             let changelog = spec
                 .logging
                 .then(|| changelog_topic(&options.application_id, &spec.name));
-            let inner: Box<dyn RawStore> = match (spec.backend, spec.window) {
-                (StoreBackend::InMemory, Some(w)) => {
-                    Box::new(WindowKeyValueStore::new(SegmentedWindowStore::in_memory(
-                        &spec.name,
-                        w.retention_ms,
-                        w.segment_interval_ms,
-                    )))
-                }
-                (StoreBackend::InMemory, None) => Box::new(InMemoryKeyValueStore::new(&spec.name)),
-                (StoreBackend::RocksDb, window) => {
-                    let dir = task_dir.join("rocksdb").join(&spec.name);
-                    let known = changelog.as_ref().is_some_and(|t| {
-                        checkpoint
-                            .as_ref()
-                            .is_some_and(|c| c.get(t, id.partition).is_some())
-                    });
-                    if changelog.is_some() && !known && dir.exists() {
-                        // Local data of unknown freshness: rebuild it from the changelog.
-                        tracing::info!(task = %id, store = %spec.name, "no checkpoint for the store; wiping it for a full restore");
-                        std::fs::remove_dir_all(&dir).map_err(|e| StateError::Io {
-                            operation: "wipe the store directory",
-                            path: dir.clone(),
-                            source: e,
-                        })?;
-                    }
-                    match window {
-                        Some(w) => {
-                            Box::new(WindowKeyValueStore::new(SegmentedWindowStore::rocksdb(
-                                &spec.name,
-                                &dir,
-                                &options.budget,
-                                w.retention_ms,
-                                w.segment_interval_ms,
-                            )?))
-                        }
-                        None => Box::new(RocksDbKeyValueStore::open(
-                            &spec.name,
-                            &dir,
-                            &options.budget,
-                        )?),
-                    }
-                }
-            };
+            let known = changelog.as_ref().is_some_and(|t| {
+                checkpoint
+                    .as_ref()
+                    .is_some_and(|c| c.get(t, id.partition).is_some())
+            });
+            // Local data of unknown freshness is rebuilt from the changelog.
+            let inner = open_backend(
+                spec,
+                &task_dir,
+                &options.budget,
+                changelog.is_none() || known,
+            )?;
             let sink = match &changelog {
                 Some(_) => collector.changelog_sink(),
                 None => Box::new(DiscardingChangelog),
@@ -136,8 +101,12 @@ impl StateManager {
             let topic = changelog.clone().unwrap_or_default();
             let logged = ChangeLoggingKeyValueStore::new(inner, topic, id.partition, sink);
             let cache = (spec.caching && options.cache_max_bytes > 0).then_some(cache_bytes);
+            let mut store = CachingKeyValueStore::new(logged, cache);
+            if options.exactly_once {
+                store = store.holding_writes();
+            }
             let entry = StoreEntry {
-                store: Rc::new(RefCell::new(CachingKeyValueStore::new(logged, cache))),
+                store: Rc::new(RefCell::new(store)),
                 spec: (*spec).clone(),
             };
             entries.insert(spec.name.clone(), entry.clone());
@@ -205,9 +174,9 @@ impl StateManager {
                 progress.next = last.offset + 1;
                 progress.records += batch.len() as u64;
                 budget = budget.saturating_sub(batch.len());
-                let writes: Vec<WriteEntry<'_>> = batch
+                let writes: Vec<TimestampedWrite<'_>> = batch
                     .iter()
-                    .map(|r| (r.key.as_slice(), r.value.as_deref()))
+                    .map(|r| (r.key.as_slice(), r.value.as_deref(), r.timestamp))
                     .collect();
                 store.logged_mut().restore_batch(&writes)?;
             }
@@ -242,6 +211,21 @@ impl StateManager {
         RestoreReport {
             stores,
             checkpoint_fallback: self.fallback.clone(),
+        }
+    }
+
+    /// Writes each store's held writes (exactly-once, after their transaction committed).
+    pub(crate) fn apply_held(&mut self) -> Result<(), StreamsError> {
+        for managed in &self.stores {
+            managed.entry.store.borrow_mut().apply_held()?;
+        }
+        Ok(())
+    }
+
+    /// Drops each store's uncommitted writes (exactly-once, after an abort).
+    pub(crate) fn discard_uncommitted(&mut self) {
+        for managed in &self.stores {
+            managed.entry.store.borrow_mut().discard_uncommitted();
         }
     }
 
@@ -282,6 +266,44 @@ impl StateManager {
         }
         Ok(())
     }
+}
+
+/// Opens the storage of `spec` under `dir` (RocksDB in `<dir>/rocksdb/<store>`). Local
+/// RocksDB data is kept only when `trusted` (a checkpoint says what it reflects); otherwise
+/// it is wiped, for a full restore.
+pub(crate) fn open_backend(
+    spec: &StoreSpec,
+    dir: &Path,
+    budget: &MemoryBudget,
+    trusted: bool,
+) -> Result<Box<dyn RawStore>, StreamsError> {
+    Ok(match (spec.backend, spec.window) {
+        (StoreBackend::InMemory, Some(w)) => Box::new(WindowKeyValueStore::new(
+            SegmentedWindowStore::in_memory(&spec.name, w.retention_ms, w.segment_interval_ms),
+        )),
+        (StoreBackend::InMemory, None) => Box::new(InMemoryKeyValueStore::new(&spec.name)),
+        (StoreBackend::RocksDb, window) => {
+            let dir = dir.join("rocksdb").join(&spec.name);
+            if !trusted && dir.exists() {
+                tracing::info!(store = %spec.name, "no checkpoint for the store; wiping it for a full restore");
+                std::fs::remove_dir_all(&dir).map_err(|e| StateError::Io {
+                    operation: "wipe the store directory",
+                    path: dir.clone(),
+                    source: e,
+                })?;
+            }
+            match window {
+                Some(w) => Box::new(WindowKeyValueStore::new(SegmentedWindowStore::rocksdb(
+                    &spec.name,
+                    &dir,
+                    budget,
+                    w.retention_ms,
+                    w.segment_interval_ms,
+                )?)),
+                None => Box::new(RocksDbKeyValueStore::open(&spec.name, &dir, budget)?),
+            }
+        }
+    })
 }
 
 fn remove_file(path: &Path) -> Result<(), StateError> {

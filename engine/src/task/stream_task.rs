@@ -2,48 +2,30 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
-use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use tributary_state::{ChangeFeed, MemoryBudget, ReadOnlyKeyValueStore};
+use tributary_state::{ChangeFeed, ReadOnlyKeyValueStore};
 
 use crate::config::DeserializationHandler;
 use crate::error::StreamsError;
 use crate::processor::PunctuationType;
+use crate::processor::RecordCollector;
 use crate::processor::node::{
     ErasedRef, Factory, InstantiateCx, NodeHooks, SourceOutcome, SourceRef,
 };
-use crate::query::StoreReader;
+use crate::processor::{TaskContext, TaskMetrics, UNKNOWN_TIME};
 use crate::record::{Headers, RawRecord};
-use crate::task::collector::RecordCollector;
-use crate::task::context::{TaskContext, TaskId, TaskMetrics, UNKNOWN_TIME};
+use crate::store::StoreReader;
+use crate::task::options::TaskOptions;
 use crate::task::restore::{ChangelogReader, RestoreReport};
 use crate::task::state_manager::StateManager;
+use crate::task_id::TaskId;
 use crate::time::InvalidTimestampHandler;
 use crate::topology::Topology;
 
 /// The timestamp a queued record carries when its extractor found no valid one.
 const INVALID_TIMESTAMP: i64 = -1;
-
-/// What a task needs from its process: identity, where state lives, and limits.
-#[derive(Clone)]
-pub struct TaskOptions {
-    /// `application.id`: prefixes internal topics and names the state directory.
-    pub application_id: String,
-    /// `state.dir`: tasks keep state under `<state.dir>/<application.id>/<task-id>/`.
-    pub state_dir: PathBuf,
-    /// Record cache bytes for this task, split among its cached stores; 0 turns caching off.
-    pub cache_max_bytes: usize,
-    /// The RocksDB memory budget shared by every store of the process.
-    pub budget: MemoryBudget,
-    /// What to do with records that cannot be deserialized.
-    pub deserialization_handler: DeserializationHandler,
-    /// What to do with records whose timestamp is missing or negative.
-    pub invalid_timestamp_handler: InvalidTimestampHandler,
-    /// Partition counts of every topic the task reads or writes (resolved names).
-    pub partitions: Arc<HashMap<String, i32>>,
-}
 
 struct InputQueue {
     topic: Arc<str>,
@@ -66,6 +48,12 @@ pub struct StreamTask {
     handler: DeserializationHandler,
     timestamp_handler: InvalidTimestampHandler,
     initialized: bool,
+    /// Under exactly-once the stores hold each transaction's writes until it commits (see
+    /// [`StreamTask::complete_commit`]).
+    exactly_once: bool,
+    /// Input partitions with records an earlier owner may have processed past its last
+    /// commit, and the offset those end before (see [`StreamTask::replay_until`]).
+    replay: Vec<(Arc<str>, i64)>,
 }
 
 impl StreamTask {
@@ -91,6 +79,7 @@ impl StreamTask {
         let mut hooks: Vec<Rc<RefCell<dyn NodeHooks>>> = Vec::new();
         let mut built: HashMap<usize, ErasedRef> = HashMap::new();
         let mut sources: Vec<(String, SourceRef)> = Vec::new();
+        let mut shared = HashMap::new();
         for &n in sub.nodes.iter().rev() {
             let node = topology.node(n);
             let topics = node.resolved_topics(&options.application_id);
@@ -101,6 +90,8 @@ impl StreamTask {
                 partitions: &options.partitions,
                 clock: &clock,
                 hooks: &mut hooks,
+                shared: &mut shared,
+                globals: &options.globals,
             };
             let children: Vec<&ErasedRef> = node
                 .children
@@ -149,6 +140,7 @@ impl StreamTask {
             key_buf: Vec::new(),
             value_buf: Vec::new(),
             metrics: TaskMetrics::default(),
+            warned_null: false,
         };
         Ok(Self {
             id,
@@ -159,6 +151,8 @@ impl StreamTask {
             handler: options.deserialization_handler,
             timestamp_handler: options.invalid_timestamp_handler,
             initialized: false,
+            exactly_once: options.exactly_once,
+            replay: Vec::new(),
         })
     }
 
@@ -316,7 +310,50 @@ impl StreamTask {
             self.queues[qi].consumed = Some(raw.offset + 1);
             self.punctuate(PunctuationType::StreamTime, self.cx.stream_time)?;
         }
+        if !self.replay.is_empty() {
+            let queues = &self.queues;
+            self.replay.retain(|(topic, end)| {
+                let consumed = queues
+                    .iter()
+                    .find(|q| q.topic == *topic)
+                    .and_then(|q| q.consumed);
+                consumed.is_none_or(|c| c < *end)
+            });
+            if self.replay.is_empty() {
+                tracing::info!(task = %self.id, "replayed the records processed before; caching again");
+                self.bypass_caches(false);
+            }
+        }
         Ok(done)
+    }
+
+    /// Marks records an earlier owner of the task may have processed after its last commit
+    /// (under at-least-once): on each input `topic`, those before offset `end` (its end
+    /// when the task was assigned). Until the task has processed them all, its stores bypass
+    /// their record caches, so every change goes downstream again in order — as the first
+    /// time — instead of being collapsed with the next. Without this, a table regrouped by
+    /// a new key could keep a row under a key it has left: the earlier owner's retraction
+    /// was sent, its state was not saved, and a collapsed replay would never send it.
+    pub fn replay_until(&mut self, ends: &[(String, i64)]) {
+        if self.exactly_once {
+            return; // nothing past the last commit was ever visible
+        }
+        self.replay = ends
+            .iter()
+            .filter_map(|(topic, end)| {
+                let queue = self.queues.iter().find(|q| &*q.topic == topic.as_str())?;
+                Some((queue.topic.clone(), *end))
+            })
+            .collect();
+        if !self.replay.is_empty() {
+            self.bypass_caches(true);
+        }
+    }
+
+    fn bypass_caches(&mut self, on: bool) {
+        for entry in self.cx.stores.values() {
+            entry.store.borrow_mut().set_bypass_cache(on);
+        }
     }
 
     /// Advances the wall clock to `now_ms` and runs the wall-clock punctuations due.
@@ -344,10 +381,13 @@ impl StreamTask {
         Ok(due.len())
     }
 
-    /// Commits the task's progress (at-least-once): flushes the record caches (forwarding
-    /// what they emit), flushes stores, flushes the collector, writes the checkpoint, and
-    /// returns the offsets to commit for its input partitions: `(topic, partition, next
-    /// offset)`.
+    /// Commits the task's progress: flushes the record caches (forwarding what they emit),
+    /// flushes stores, flushes the collector, writes the checkpoint, and returns the offsets
+    /// to commit for its input partitions: `(topic, partition, next offset)`.
+    ///
+    /// Under exactly-once (once the task processes) the stores hold what the caches flushed
+    /// and nothing is checkpointed: the caller commits the transaction, then calls
+    /// [`StreamTask::complete_commit`].
     ///
     /// # Errors
     /// When any of those steps fails; nothing after the failing step is done.
@@ -359,14 +399,39 @@ impl StreamTask {
                 hook.borrow_mut().flush(&mut self.cx)?;
             }
         }
-        self.state.flush()?;
+        let holding = self.exactly_once && self.initialized;
+        if !holding {
+            self.state.flush()?;
+        }
         self.cx.collector.flush()?;
-        self.state.write_checkpoint(self.cx.collector.as_ref())?;
+        if !holding {
+            self.state.write_checkpoint(self.cx.collector.as_ref())?;
+        }
         Ok(self
             .queues
             .iter()
             .filter_map(|q| q.consumed.map(|o| (q.topic.to_string(), q.partition, o)))
             .collect())
+    }
+
+    /// Under exactly-once, after the transaction holding the task's writes has committed:
+    /// writes them to the stores, flushes the stores and writes the checkpoint, so that the
+    /// local state and its checkpoint only ever reflect committed changelogs (a crash then
+    /// costs a restore of the changelogs' tails, not a full restore).
+    ///
+    /// # Errors
+    /// When a store or the checkpoint cannot be written.
+    pub fn complete_commit(&mut self) -> Result<(), StreamsError> {
+        self.state.apply_held()?;
+        self.state.flush()?;
+        self.state.write_checkpoint(self.cx.collector.as_ref())
+    }
+
+    /// Under exactly-once, after the transaction holding the task's writes was aborted:
+    /// drops what the stores hold for it. The task must then be closed and opened again,
+    /// which restores it from the committed state.
+    pub fn discard_uncommitted(&mut self) {
+        self.state.discard_uncommitted();
     }
 
     /// Closes the processors (of an initialized task). Commit first to keep the progress.
@@ -395,7 +460,8 @@ impl StreamTask {
             .iter()
             .map(|(name, entry)| {
                 let store = entry.store.borrow();
-                (name.clone(), store.read_only_handle(), store.feed())
+                let reader: StoreReader = store.read_only_handle();
+                (name.clone(), reader, store.feed())
             })
             .collect()
     }
@@ -405,7 +471,11 @@ impl StreamTask {
         self.cx
             .stores
             .iter()
-            .map(|(name, entry)| (name.clone(), entry.store.borrow().read_only_handle()))
+            .map(|(name, entry)| {
+                let reader: Arc<dyn ReadOnlyKeyValueStore + Send + Sync> =
+                    entry.store.borrow().read_only_handle();
+                (name.clone(), reader)
+            })
             .collect()
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use super::graph::{GraphBuilder, Role, StoreUse, TopicRef};
+use super::graph::{GraphBuilder, Role, StoreUse, TopicPurpose, TopicRef};
 use super::{CompiledNode, CompiledRole, SubTopology, TopicName, Topology, TopologyInner};
 use crate::error::TopologyError;
 use crate::processor::node::NodeMeta;
@@ -169,6 +169,37 @@ pub(crate) fn compile(mut g: GraphBuilder) -> Result<Topology, TopologyError> {
         stores.push(draft.spec.clone());
     }
     stores.extend(g.added_stores.iter().cloned());
+    let mut globals = Vec::new();
+    for draft in &g.globals {
+        let mut table = draft.table.clone();
+        table.store.name = match &draft.explicit {
+            Some(name) => name.clone(),
+            None if g.require_explicit_names => {
+                return Err(TopologyError::MissingName {
+                    what: format!("the store of the global table of `{}`", table.topic),
+                    fix: "name it with `Materialized::named(\"...\")`".into(),
+                });
+            }
+            None => format!("{}-global-store", table.topic),
+        };
+        let streamed = g.nodes.iter().any(|n| match &n.role {
+            Role::Source { topics } => topics.contains(&TopicRef::External(table.topic.clone())),
+            _ => false,
+        });
+        if streamed {
+            return Err(TopologyError::GlobalTopicReadTwice {
+                topic: table.topic.clone(),
+            });
+        }
+        globals.push(table);
+    }
+    let mut global_names = HashSet::new();
+    for global in &globals {
+        let name = &global.store.name;
+        if !global_names.insert(name.clone()) || stores.iter().any(|s| s.name == *name) {
+            return Err(TopologyError::DuplicateStore { name: name.clone() });
+        }
+    }
     let mut store_names = HashSet::new();
     for spec in &stores {
         if !store_names.insert(spec.name.clone()) {
@@ -184,12 +215,16 @@ pub(crate) fn compile(mut g: GraphBuilder) -> Result<Topology, TopologyError> {
     }
     for (r, draft) in g.repartitions.iter().enumerate() {
         if draft.explicit.is_none() && g.require_explicit_names {
-            return Err(TopologyError::MissingName {
-                what: format!(
-                    "the repartition topic after `{}`",
-                    names.nodes[draft.upstream]
+            let (what, fix) = match draft.purpose {
+                TopicPurpose::Repartition => ("repartition topic", "`Grouped::named(\"...\")`"),
+                _ => (
+                    "foreign-key join's topics",
+                    "the join's `Materialized::named(\"...\")`",
                 ),
-                fix: "name it with `Grouped::named(\"...\")`".into(),
+            };
+            return Err(TopologyError::MissingName {
+                what: format!("the {what} after `{}`", names.nodes[draft.upstream]),
+                fix: format!("name it with {fix}"),
             });
         }
         if !valid_topic_part(&names.repartitions[r]) {
@@ -199,11 +234,23 @@ pub(crate) fn compile(mut g: GraphBuilder) -> Result<Topology, TopologyError> {
         }
     }
 
+    let internal_name = |r: usize| {
+        let name = &names.repartitions[r];
+        match g.repartitions[r].purpose {
+            TopicPurpose::Repartition => crate::names::repartition_suffix(name),
+            TopicPurpose::SubscriptionRegistration => {
+                crate::names::subscription_registration_suffix(name)
+            }
+            TopicPurpose::SubscriptionResponse => crate::names::subscription_response_suffix(name),
+        }
+    };
+    let reader_sized: HashSet<String> = (0..g.repartitions.len())
+        .filter(|&r| g.repartitions[r].purpose.sized_by_reader())
+        .map(internal_name)
+        .collect();
     let topic = |t: &TopicRef| match t {
         TopicRef::External(name) => TopicName::External(name.clone()),
-        TopicRef::Repartition(r) => {
-            TopicName::Internal(format!("{}-repartition", names.repartitions[*r]))
-        }
+        TopicRef::Repartition(r) => TopicName::Internal(internal_name(*r)),
     };
     let mut nodes: Vec<CompiledNode> = Vec::with_capacity(g.nodes.len());
     for (i, draft) in g.nodes.iter().enumerate() {
@@ -309,6 +356,8 @@ pub(crate) fn compile(mut g: GraphBuilder) -> Result<Topology, TopologyError> {
             nodes,
             stores,
             subtopologies,
+            globals,
+            reader_sized,
         }),
     })
 }

@@ -81,6 +81,24 @@ impl Topology {
                 );
             }
         }
+        if !self.global_tables().is_empty() {
+            out.push_str("Global tables:\n");
+            for global in self.global_tables() {
+                let store = global.store();
+                let _ = writeln!(
+                    out,
+                    "  {} (topic: {}, {}, key: {}, value: {}, restored from its topic)",
+                    store.name,
+                    global.topic(),
+                    match store.backend {
+                        StoreBackend::RocksDb => "rocksdb",
+                        StoreBackend::InMemory => "in-memory",
+                    },
+                    store.key_format,
+                    store.value_format,
+                );
+            }
+        }
         let internal = self.internal_topics();
         if !internal.is_empty() {
             out.push_str("Internal topics:\n");

@@ -55,6 +55,36 @@ pub(crate) struct RepartitionDraft {
     pub(crate) explicit: Option<String>,
     /// The node that feeds the repartition topic; a generated name derives from it.
     pub(crate) upstream: usize,
+    /// What the topic carries, which names it and sizes it.
+    pub(crate) purpose: TopicPurpose,
+}
+
+/// What an internal topic between sub-topologies carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TopicPurpose {
+    /// Re-keyed records (`<name>-repartition`), with as many partitions as the writer's
+    /// inputs.
+    Repartition,
+    /// A foreign-key join's subscriptions (`<name>-subscription-registration-topic`),
+    /// co-partitioned with the foreign table that reads them.
+    SubscriptionRegistration,
+    /// A foreign-key join's responses (`<name>-subscription-response-topic`),
+    /// co-partitioned with the table that reads them.
+    SubscriptionResponse,
+}
+
+impl TopicPurpose {
+    /// Whether the topic gets the partition count of the sub-topology reading it (rather
+    /// than of the one writing it).
+    pub(crate) fn sized_by_reader(self) -> bool {
+        !matches!(self, Self::Repartition)
+    }
+}
+
+/// A global table as the DSL declared it; its store is named at build time.
+pub(crate) struct GlobalDraft {
+    pub(crate) explicit: Option<String>,
+    pub(crate) table: super::GlobalTable,
 }
 
 /// What `StreamsBuilder` accumulates.
@@ -65,6 +95,7 @@ pub(crate) struct GraphBuilder {
     /// Stores added by name for custom processors.
     pub(crate) added_stores: Vec<StoreSpec>,
     pub(crate) repartitions: Vec<RepartitionDraft>,
+    pub(crate) globals: Vec<GlobalDraft>,
     /// Problems found while the DSL was called, reported by `build()`.
     pub(crate) errors: Vec<TopologyError>,
     pub(crate) require_explicit_names: bool,
@@ -78,35 +109,48 @@ impl GraphBuilder {
         self.nodes.len() - 1
     }
 
-    /// Adds an aggregation: a processor `kind` after `input` that owns `stores` (each a
+    /// Declares a store named `explicit` + `suffix`, or after node `owner` (which may be
+    /// added next); returns its draft index.
+    pub(crate) fn add_store(
+        &mut self,
+        owner: usize,
+        explicit: Option<String>,
+        spec: StoreSpec,
+        suffix: &'static str,
+    ) -> usize {
+        self.stores.push(StoreDraft {
+            explicit,
+            owner,
+            spec,
+            suffix,
+        });
+        self.stores.len() - 1
+    }
+
+    /// Adds an aggregation: a processor `kind` after `parents` that owns `stores` (each a
     /// declaration and the suffix its name gets after `name`, explicit or generated), built
-    /// by `factory`. Returns the node.
+    /// by `factory`. Returns the node and its stores' draft indices.
     pub(crate) fn add_aggregation(
         &mut self,
         kind: &'static str,
-        input: usize,
+        parents: Vec<usize>,
         name: Option<String>,
         stores: Vec<(StoreSpec, &'static str)>,
         factory: Factory,
-    ) -> usize {
+    ) -> (usize, Vec<usize>) {
         let owner = self.nodes.len();
-        let mut owned = Vec::new();
-        for (spec, suffix) in stores {
-            self.stores.push(StoreDraft {
-                explicit: name.clone(),
-                owner,
-                spec,
-                suffix,
-            });
-            owned.push(StoreUse::Owned(self.stores.len() - 1));
-        }
-        self.add_node(NodeDraft {
+        let drafts: Vec<usize> = stores
+            .into_iter()
+            .map(|(spec, suffix)| self.add_store(owner, name.clone(), spec, suffix))
+            .collect();
+        let node = self.add_node(NodeDraft {
             kind,
             explicit: None,
             role: Role::Processor,
-            parents: vec![input],
-            stores: owned,
+            parents,
+            stores: drafts.iter().map(|d| StoreUse::Owned(*d)).collect(),
             factory,
-        })
+        });
+        (node, drafts)
     }
 }

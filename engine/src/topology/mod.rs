@@ -7,9 +7,13 @@ mod partitions;
 
 use std::sync::Arc;
 
+use crate::error::RecordPart;
 use crate::processor::node::{Factory, NodeMeta};
+use crate::record::RawRecord;
+use crate::serde::SerdeError;
 use crate::store::StoreSpec;
-use crate::task::TaskId;
+use crate::task_id::TaskId;
+use crate::time::TimestampExtractor;
 
 pub(crate) use compile::compile;
 
@@ -27,7 +31,7 @@ impl TopicName {
     pub fn resolve(&self, application_id: &str) -> String {
         match self {
             Self::External(name) => name.clone(),
-            Self::Internal(suffix) => format!("{application_id}-{suffix}"),
+            Self::Internal(suffix) => crate::names::internal_topic(application_id, suffix),
         }
     }
 }
@@ -127,10 +131,39 @@ impl SubTopology {
     }
 }
 
+/// Checks that a record of a global table's topic decodes: the part that does not, and why.
+pub(crate) type CheckRecord =
+    Arc<dyn Fn(&RawRecord) -> Result<(), (RecordPart, SerdeError)> + Send + Sync>;
+
+/// A global table: every partition of `topic`, kept in store `store` by every instance.
+#[derive(Clone)]
+pub struct GlobalTable {
+    pub(crate) topic: String,
+    pub(crate) store: StoreSpec,
+    pub(crate) check: CheckRecord,
+    pub(crate) extractor: TimestampExtractor,
+}
+
+impl GlobalTable {
+    /// The topic it reads.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Its store.
+    pub fn store(&self) -> &StoreSpec {
+        &self.store
+    }
+}
+
 pub(crate) struct TopologyInner {
     pub(crate) nodes: Vec<CompiledNode>,
     pub(crate) stores: Vec<StoreSpec>,
     pub(crate) subtopologies: Vec<SubTopology>,
+    pub(crate) globals: Vec<GlobalTable>,
+    /// Internal topics (suffixes) that get the partition count of the sub-topology
+    /// reading them: a foreign-key join's subscription and response topics.
+    pub(crate) reader_sized: std::collections::HashSet<String>,
 }
 
 /// A compiled topology, ready to run. Cheap to clone; shared by every task and thread.
@@ -153,9 +186,15 @@ impl Topology {
         &self.inner.nodes[index]
     }
 
-    /// Every store's declaration.
+    /// Every store's declaration (of the sub-topologies; global tables have their own, see
+    /// [`Topology::global_tables`]).
     pub fn stores(&self) -> &[StoreSpec] {
         &self.inner.stores
+    }
+
+    /// The global tables: topics every instance reads whole into a store.
+    pub fn global_tables(&self) -> &[GlobalTable] {
+        &self.inner.globals
     }
 
     pub(crate) fn store_spec(&self, name: &str) -> &StoreSpec {
@@ -206,7 +245,7 @@ impl Topology {
             .collect();
         topics.extend(self.stores().iter().filter(|s| s.logging).map(|s| {
             InternalTopic {
-                name: TopicName::Internal(format!("{}-changelog", s.name)),
+                name: TopicName::Internal(crate::names::changelog_suffix(&s.name)),
                 kind: match s.window {
                     None => InternalTopicKind::Changelog,
                     Some(w) => InternalTopicKind::WindowChangelog {

@@ -41,23 +41,37 @@ impl Topology {
                 }
             }
         }
-        // Repartition topics: settle in dependency order.
+        // Internal topics: settle in dependency order. A repartition topic takes the
+        // writer's input count; a topic sized by its reader takes the count of the reader's
+        // other inputs.
+        let reader_sized = |t: &TopicName| match t {
+            TopicName::Internal(suffix) => self.inner.reader_sized.contains(suffix),
+            TopicName::External(_) => false,
+        };
         loop {
             let mut progress = false;
             for sub in self.subtopologies() {
-                let inputs: Option<Vec<i32>> = sub
-                    .sources
-                    .iter()
-                    .map(|t| counts.get(&t.resolve(application_id)).copied())
-                    .collect();
-                let Some(n) = inputs.and_then(|i| i.into_iter().max()) else {
-                    continue;
-                };
-                for sink in &sub.sinks {
-                    let name = sink.resolve(application_id);
-                    if matches!(sink, TopicName::Internal(_)) && !counts.contains_key(&name) {
-                        counts.insert(name, n);
-                        progress = true;
+                if let Some(n) = largest(&counts, application_id, sub.sources.iter()) {
+                    for sink in &sub.sinks {
+                        let name = sink.resolve(application_id);
+                        if matches!(sink, TopicName::Internal(_))
+                            && !reader_sized(sink)
+                            && !counts.contains_key(&name)
+                        {
+                            counts.insert(name, n);
+                            progress = true;
+                        }
+                    }
+                }
+                let others = sub.sources.iter().filter(|t| !reader_sized(t));
+                if let Some(n) = largest(&counts, application_id, others) {
+                    for source in sub.sources.iter().filter(|t| reader_sized(t)) {
+                        let name = source.resolve(application_id);
+                        if let std::collections::hash_map::Entry::Vacant(entry) = counts.entry(name)
+                        {
+                            entry.insert(n);
+                            progress = true;
+                        }
                     }
                 }
             }
@@ -96,10 +110,22 @@ impl Topology {
             let tasks = inputs.iter().map(|(_, n)| *n).max().unwrap_or(0);
             for store in &sub.stores {
                 if self.store_spec(store).logging {
-                    counts.insert(format!("{application_id}-{store}-changelog"), tasks);
+                    counts.insert(crate::names::changelog_topic(application_id, store), tasks);
                 }
             }
         }
         Ok(counts)
     }
+}
+
+/// The largest partition count of `topics`, once all of them are known.
+fn largest<'a>(
+    counts: &HashMap<String, i32>,
+    application_id: &str,
+    mut topics: impl Iterator<Item = &'a TopicName>,
+) -> Option<i32> {
+    topics.try_fold(None, |max: Option<i32>, t| {
+        let n = *counts.get(&t.resolve(application_id))?;
+        Some(Some(max.map_or(n, |m| m.max(n))))
+    })?
 }

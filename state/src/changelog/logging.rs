@@ -3,18 +3,29 @@ use std::sync::Arc;
 
 use crate::StateError;
 use crate::changelog::{ChangelogRecord, ChangelogSink};
-use crate::kv::{KeyValueStore, KvIter, ReadOnlyKeyValueStore, WriteEntry};
+use crate::kv::{KeyValueStore, WriteEntry};
+use crate::timestamped::{self, TimestampedBytes, ValueReader};
 
-/// A store whose every write is also sent to its changelog, so that the store can be rebuilt
-/// anywhere from the changelog topic.
+/// One timestamped write: key, value (`None` deletes) and the timestamp it is stored with.
+pub type TimestampedWrite<'a> = (&'a [u8], Option<&'a [u8]>, i64);
+
+/// Entries of a timestamped store in key order, as key and [`TimestampedBytes`].
+pub type TimestampedIter<'a> =
+    Box<dyn Iterator<Item = Result<(Vec<u8>, TimestampedBytes), StateError>> + 'a>;
+
+/// A store of timestamped values whose every write is also sent to its changelog, so that
+/// the store can be rebuilt anywhere from the changelog topic.
 ///
-/// Writes carry the timestamp of the record that caused them; reads go straight to the inner
-/// store. [`ChangeLoggingKeyValueStore::restore_batch`] writes without logging.
+/// Values are kept with their timestamps (see [`timestamped`](crate::timestamped)); the
+/// changelog carries the plain value with the timestamp as the record's own, and
+/// [`ChangeLoggingKeyValueStore::restore_batch`] puts both back without logging.
 pub struct ChangeLoggingKeyValueStore {
     inner: Box<dyn KeyValueStore>,
     topic: String,
     partition: i32,
     sink: Box<dyn ChangelogSink>,
+    /// The stored forms of a batch's values, end to end.
+    scratch: Vec<u8>,
 }
 
 impl ChangeLoggingKeyValueStore {
@@ -30,7 +41,13 @@ impl ChangeLoggingKeyValueStore {
             topic,
             partition,
             sink,
+            scratch: Vec::new(),
         }
+    }
+
+    /// The store's name.
+    pub fn name(&self) -> &str {
+        self.inner.name()
     }
 
     /// The changelog topic.
@@ -43,52 +60,105 @@ impl ChangeLoggingKeyValueStore {
         self.partition
     }
 
-    /// The store underneath the logging.
-    pub fn inner(&self) -> &dyn KeyValueStore {
-        self.inner.as_ref()
-    }
-
-    fn log(&mut self, key: &[u8], value: Option<&[u8]>, timestamp: i64) -> Result<(), StateError> {
-        self.sink.send(ChangelogRecord {
-            topic: &self.topic,
-            partition: self.partition,
-            key,
-            value,
-            timestamp,
-        })
-    }
-
-    /// Stores and logs `value` under `key`.
+    /// The value under `key`, with its timestamp.
     ///
     /// # Errors
-    /// When the store or the sink fails.
-    pub fn put(&mut self, key: &[u8], value: &[u8], timestamp: i64) -> Result<(), StateError> {
-        self.inner.put(key, value)?;
-        self.log(key, Some(value), timestamp)
+    /// When the store fails to read or holds a corrupt value.
+    pub fn get(&self, key: &[u8]) -> Result<Option<TimestampedBytes>, StateError> {
+        self.inner
+            .get(key)?
+            .map(|bytes| TimestampedBytes::new(self.inner.name(), bytes))
+            .transpose()
     }
 
-    /// Deletes `key` and logs a tombstone.
+    /// Entries with keys within `from` and `to`, in key order, with their timestamps.
     ///
     /// # Errors
-    /// When the store or the sink fails.
-    pub fn delete(&mut self, key: &[u8], timestamp: i64) -> Result<(), StateError> {
-        self.inner.delete(key)?;
-        self.log(key, None, timestamp)
+    /// When the store fails to open an iterator.
+    pub fn range(
+        &self,
+        from: Bound<&[u8]>,
+        to: Bound<&[u8]>,
+    ) -> Result<TimestampedIter<'_>, StateError> {
+        let name = self.inner.name();
+        Ok(Box::new(self.inner.range(from, to)?.map(move |entry| {
+            let (key, bytes) = entry?;
+            Ok((key, TimestampedBytes::new(name, bytes)?))
+        })))
     }
 
-    /// Writes `entries` as one batch and logs each, all with `timestamp`.
+    /// An estimate of the number of entries.
     ///
     /// # Errors
-    /// When the store or the sink fails.
-    pub fn put_all(
+    /// When the store cannot report it.
+    pub fn approximate_num_entries(&self) -> Result<u64, StateError> {
+        self.inner.approximate_num_entries()
+    }
+
+    /// Writes `entries` in the stored form as one batch of the inner store.
+    fn write_stored(
         &mut self,
-        entries: &[WriteEntry<'_>],
-        timestamps: &[i64],
+        entries: &[TimestampedWrite<'_>],
+        restore: bool,
     ) -> Result<(), StateError> {
-        debug_assert_eq!(entries.len(), timestamps.len());
-        self.inner.put_all(entries)?;
-        for ((key, value), ts) in entries.iter().zip(timestamps) {
-            self.log(key, *value, *ts)?;
+        self.scratch.clear();
+        let mut ends = Vec::with_capacity(entries.len());
+        for (_, value, timestamp) in entries {
+            if let Some(value) = value {
+                timestamped::encode_into(*timestamp, value, &mut self.scratch);
+            }
+            ends.push(self.scratch.len());
+        }
+        let mut start = 0;
+        let batch: Vec<WriteEntry<'_>> = entries
+            .iter()
+            .zip(ends)
+            .map(|((key, value, _), end)| {
+                let stored = value.map(|_| &self.scratch[start..end]);
+                start = end;
+                (*key, stored)
+            })
+            .collect();
+        if restore {
+            self.inner.restore_batch(&batch)
+        } else {
+            self.inner.put_all(&batch)
+        }
+    }
+
+    /// Writes `entries` as one batch and logs each with its timestamp.
+    ///
+    /// # Errors
+    /// When the store or the sink fails.
+    pub fn put_all(&mut self, entries: &[TimestampedWrite<'_>]) -> Result<(), StateError> {
+        self.write_stored(entries, false)?;
+        self.log(entries)
+    }
+
+    /// Writes `entries` as one batch without logging them (they were logged before, see
+    /// [`ChangeLoggingKeyValueStore::log`]).
+    ///
+    /// # Errors
+    /// When the store fails to write.
+    pub fn write_logged(&mut self, entries: &[TimestampedWrite<'_>]) -> Result<(), StateError> {
+        self.write_stored(entries, false)
+    }
+
+    /// Logs `entries` without writing them to the store yet: under exactly-once they reach
+    /// the store only once the transaction holding their changelog records has committed.
+    ///
+    /// # Errors
+    /// When the sink fails.
+    pub fn log(&mut self, entries: &[TimestampedWrite<'_>]) -> Result<(), StateError> {
+        for (key, value, timestamp) in entries {
+            self.sink.send(ChangelogRecord {
+                store: self.inner.name(),
+                topic: &self.topic,
+                partition: self.partition,
+                key,
+                value: *value,
+                timestamp: *timestamp,
+            })?;
         }
         Ok(())
     }
@@ -97,8 +167,8 @@ impl ChangeLoggingKeyValueStore {
     ///
     /// # Errors
     /// When the store fails to write.
-    pub fn restore_batch(&mut self, entries: &[WriteEntry<'_>]) -> Result<(), StateError> {
-        self.inner.restore_batch(entries)
+    pub fn restore_batch(&mut self, entries: &[TimestampedWrite<'_>]) -> Result<(), StateError> {
+        self.write_stored(entries, true)
     }
 
     /// Flushes the inner store (see [`KeyValueStore::flush`]).
@@ -114,38 +184,22 @@ impl ChangeLoggingKeyValueStore {
         self.inner.persistent()
     }
 
-    /// A read handle for queries.
-    pub fn read_only_handle(&self) -> Arc<dyn ReadOnlyKeyValueStore + Send + Sync> {
-        self.inner.read_only_handle()
-    }
-}
-
-impl ReadOnlyKeyValueStore for ChangeLoggingKeyValueStore {
-    fn name(&self) -> &str {
-        self.inner.name()
+    /// The inner window store's stream time (see [`KeyValueStore::observed_time`]).
+    pub fn observed_time(&self) -> Option<i64> {
+        self.inner.observed_time()
     }
 
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
-        self.inner.get(key)
-    }
-
-    fn range(&self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Result<KvIter<'_>, StateError> {
-        self.inner.range(from, to)
-    }
-
-    fn prefix_scan(&self, prefix: &[u8]) -> Result<KvIter<'_>, StateError> {
-        self.inner.prefix_scan(prefix)
-    }
-
-    fn approximate_num_entries(&self) -> Result<u64, StateError> {
-        self.inner.approximate_num_entries()
+    /// A read handle for queries: plain values, timestamps on request
+    /// ([`ValueReader::get_timestamped`]).
+    pub fn read_only_handle(&self) -> Arc<ValueReader> {
+        Arc::new(ValueReader::new(self.inner.read_only_handle()))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::InMemoryKeyValueStore;
+    use crate::{InMemoryKeyValueStore, ReadOnlyKeyValueStore};
     use std::sync::{Arc, Mutex};
 
     /// Topic, partition, key, value, timestamp.
@@ -169,7 +223,7 @@ mod tests {
     }
 
     #[test]
-    fn writes_are_logged_and_restores_are_not() {
+    fn writes_are_logged_with_their_timestamps_and_restores_are_not() {
         let log = Recorded::default();
         let inner = Box::new(InMemoryKeyValueStore::new("s"));
         let mut store = ChangeLoggingKeyValueStore::new(
@@ -178,12 +232,12 @@ mod tests {
             3,
             Box::new(log.clone()),
         );
-        store.put(b"a", b"1", 10).unwrap();
-        store.delete(b"a", 11).unwrap();
+        store.put_all(&[(b"a", Some(b"1"), 10)]).unwrap();
+        store.put_all(&[(b"a", None, 11)]).unwrap();
         store
-            .put_all(&[(b"b", Some(b"2")), (b"c", None)], &[12, 13])
+            .put_all(&[(b"b", Some(b"2"), 12), (b"c", None, 13)])
             .unwrap();
-        store.restore_batch(&[(b"z", Some(b"9"))]).unwrap();
+        store.restore_batch(&[(b"z", Some(b"9"), 5)]).unwrap();
 
         let rows = log.0.lock().unwrap().clone();
         let topic = "app-s-changelog".to_owned();
@@ -196,7 +250,15 @@ mod tests {
                 (topic, 3, b"c".to_vec(), None, 13),
             ]
         );
-        assert_eq!(store.get(b"z").unwrap(), Some(b"9".to_vec()));
+        let z = store.get(b"z").unwrap().unwrap();
+        assert_eq!((z.timestamp(), z.value()), (5, &b"9"[..]));
         assert_eq!(store.get(b"a").unwrap(), None);
+        let b = store.get(b"b").unwrap().unwrap();
+        assert_eq!(b.timestamp(), 12);
+        assert_eq!(
+            store.read_only_handle().get(b"b").unwrap(),
+            Some(b"2".to_vec()),
+            "readers see plain values"
+        );
     }
 }

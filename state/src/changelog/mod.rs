@@ -3,13 +3,15 @@
 
 mod logging;
 
-pub use logging::ChangeLoggingKeyValueStore;
+pub use logging::{ChangeLoggingKeyValueStore, TimestampedIter, TimestampedWrite};
 
 use crate::StateError;
 
 /// One change of a store, as it is written to the changelog topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChangelogRecord<'a> {
+    /// The store whose change this is.
+    pub store: &'a str,
     /// The changelog topic.
     pub topic: &'a str,
     /// The changelog partition: the partition of the task that owns the store.

@@ -88,27 +88,41 @@ impl RocksDbReader {
     }
 
     fn scan(&self, lower: Option<Vec<u8>>, upper: Option<Vec<u8>>) -> KvIter<'_> {
-        let mut options = ReadOptions::default();
-        let start = lower.clone();
-        if let Some(lower) = lower {
-            options.set_iterate_lower_bound(lower);
-        }
-        if let Some(upper) = upper {
-            options.set_iterate_upper_bound(upper);
-        }
-        let mode = match &start {
-            Some(key) => IteratorMode::From(key, Direction::Forward),
-            None => IteratorMode::Start,
-        };
-        let iter = self.db.iterator_opt(mode, options).map(move |item| {
-            item.map(|(k, v)| (k.into_vec(), v.into_vec()))
-                .map_err(|source| StateError::RocksDb {
-                    store: self.name.clone(),
-                    operation: "iterate",
-                    source,
-                })
-        });
+        let (options, start) = bounded(lower, upper);
+        let iter = self
+            .db
+            .iterator_opt(starting_at(&start), options)
+            .map(move |item| {
+                item.map(|(k, v)| (k.into_vec(), v.into_vec()))
+                    .map_err(|source| StateError::RocksDb {
+                        store: self.name.clone(),
+                        operation: "iterate",
+                        source,
+                    })
+            });
         Box::new(iter)
+    }
+}
+
+/// Read options iterating from `lower` (inclusive) to `upper` (exclusive), and the key to
+/// start at.
+fn bounded(lower: Option<Vec<u8>>, upper: Option<Vec<u8>>) -> (ReadOptions, Option<Vec<u8>>) {
+    let mut options = ReadOptions::default();
+    let start = lower.clone();
+    if let Some(lower) = lower {
+        options.set_iterate_lower_bound(lower);
+    }
+    if let Some(upper) = upper {
+        options.set_iterate_upper_bound(upper);
+    }
+    (options, start)
+}
+
+/// Iterating forward from `start`, or from the first key.
+fn starting_at(start: &Option<Vec<u8>>) -> IteratorMode<'_> {
+    match start {
+        Some(key) => IteratorMode::From(key, Direction::Forward),
+        None => IteratorMode::Start,
     }
 }
 
@@ -118,6 +132,24 @@ fn successor(key: &[u8]) -> Vec<u8> {
     next.extend_from_slice(key);
     next.push(0);
     next
+}
+
+/// The inclusive lower iteration bound of `from`.
+fn lower_bound(from: Bound<&[u8]>) -> Option<Vec<u8>> {
+    match from {
+        Bound::Included(k) => Some(k.to_vec()),
+        Bound::Excluded(k) => Some(successor(k)),
+        Bound::Unbounded => None,
+    }
+}
+
+/// The exclusive upper iteration bound of `to`.
+fn upper_bound(to: Bound<&[u8]>) -> Option<Vec<u8>> {
+    match to {
+        Bound::Included(k) => Some(successor(k)),
+        Bound::Excluded(k) => Some(k.to_vec()),
+        Bound::Unbounded => None,
+    }
 }
 
 impl ReadOnlyKeyValueStore for RocksDbReader {
@@ -133,16 +165,7 @@ impl ReadOnlyKeyValueStore for RocksDbReader {
     }
 
     fn range(&self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Result<KvIter<'_>, StateError> {
-        let lower = match from {
-            Bound::Included(k) => Some(k.to_vec()),
-            Bound::Excluded(k) => Some(successor(k)),
-            Bound::Unbounded => None,
-        };
-        let upper = match to {
-            Bound::Included(k) => Some(successor(k)),
-            Bound::Excluded(k) => Some(k.to_vec()),
-            Bound::Unbounded => None,
-        };
+        let (lower, upper) = (lower_bound(from), upper_bound(to));
         if let (Some(l), Some(u)) = (&lower, &upper)
             && l >= u
         {
@@ -153,6 +176,35 @@ impl ReadOnlyKeyValueStore for RocksDbReader {
 
     fn prefix_scan(&self, prefix: &[u8]) -> Result<KvIter<'_>, StateError> {
         Ok(self.scan(Some(prefix.to_vec()), prefix_successor(prefix)))
+    }
+
+    /// Takes a RocksDB snapshot (constant time) inside `at_snapshot`, then reads it outside.
+    fn snapshot_scan(
+        &self,
+        from: Bound<&[u8]>,
+        to: Bound<&[u8]>,
+        at_snapshot: &mut dyn FnMut(&mut dyn FnMut()) -> bool,
+        each: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StateError> {
+        let mut snapshot = None;
+        if !at_snapshot(&mut || snapshot = Some(self.db.snapshot())) {
+            return Ok(());
+        }
+        let snapshot = snapshot.expect("at_snapshot takes the snapshot");
+        let (lower, upper) = (lower_bound(from), upper_bound(to));
+        if let (Some(l), Some(u)) = (&lower, &upper)
+            && l >= u
+        {
+            return Ok(());
+        }
+        let (options, start) = bounded(lower, upper);
+        for item in snapshot.iterator_opt(starting_at(&start), options) {
+            let (key, value) = item.map_err(self.failed("iterate a snapshot"))?;
+            if !each(&key, &value) {
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn approximate_num_entries(&self) -> Result<u64, StateError> {

@@ -109,6 +109,10 @@ impl KeyValueStore for WindowKeyValueStore {
     fn read_only_handle(&self) -> Arc<dyn ReadOnlyKeyValueStore + Send + Sync> {
         Arc::new(self.store.reader())
     }
+
+    fn observed_time(&self) -> Option<i64> {
+        self.store.observed_time()
+    }
 }
 
 #[cfg(test)]

@@ -190,6 +190,11 @@ impl SegmentedWindowStore {
         }
     }
 
+    /// The latest window start written so far (restoration included); `None` before any.
+    pub fn observed_time(&self) -> Option<i64> {
+        Some(self.observed.load(Ordering::Acquire)).filter(|&t| t != i64::MIN)
+    }
+
     /// The earliest window start still kept.
     fn oldest_kept(&self) -> i64 {
         oldest_kept(self.observed.load(Ordering::Acquire), self.retention_ms)

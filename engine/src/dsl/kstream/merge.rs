@@ -1,6 +1,5 @@
 use crate::dsl::{Data, KStream};
-use crate::processor::node::{Forward, stateless};
-use crate::record::Record;
+use crate::processor::node::passthrough;
 use crate::topology::graph::{NodeDraft, Role};
 
 impl<K: Data, V: Data> KStream<K, V> {
@@ -22,8 +21,7 @@ impl<K: Data, V: Data> KStream<K, V> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn merge(&self, other: &KStream<K, V>) -> KStream<K, V> {
-        let factory =
-            stateless(|cx, forward: &Forward<K, V>, record: Record<K, V>| forward.send(cx, record));
+        let factory = passthrough::<K, V>();
         let node = self.graph.borrow_mut().add_node(NodeDraft {
             kind: "merge",
             explicit: None,

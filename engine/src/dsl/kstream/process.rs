@@ -4,7 +4,8 @@ use std::rc::Rc;
 
 use crate::dsl::{Data, KStream};
 use crate::processor::Processor;
-use crate::processor::node::{NodeRef, ProcessorHooks, ProcessorNode, node_factory};
+use crate::processor::node::{NodeRef, node_factory};
+use crate::processor::{ProcessorHooks, ProcessorNode};
 use crate::topology::graph::{NodeDraft, Role, StoreUse};
 
 impl<K: Data, V: Data> KStream<K, V> {

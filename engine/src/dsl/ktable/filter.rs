@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use crate::dsl::{Data, KTable};
 use crate::processor::node::{Forward, stateless};
 use crate::record::{Change, Record};
@@ -28,6 +30,8 @@ impl<K: Data, V: Data> KTable<K, V> {
         &self,
         predicate: impl Fn(&K, &V) -> bool + Send + Sync + 'static,
     ) -> KTable<K, V> {
+        let predicate = Arc::new(predicate);
+        let keeps = predicate.clone();
         let factory = stateless(
             move |cx, forward: &Forward<K, Change<V>>, record: Record<K, Change<V>>| {
                 let keep = |v: Option<V>| v.filter(|v| predicate(&record.key, v));
@@ -49,7 +53,8 @@ impl<K: Data, V: Data> KTable<K, V> {
                 )
             },
         );
-        self.derive("table-filter", factory, self.value_serde.clone())
+        let value = Arc::new(move |key: &K, value: V| keeps(key, &value).then_some(value));
+        self.derive("table-filter", factory, self.value_serde.clone(), value)
     }
 
     /// A table of the rows not matching `predicate`.

@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use crate::dsl::ktable::map_change;
 use crate::dsl::{Data, KTable};
 use crate::processor::node::{Forward, stateless};
@@ -26,9 +28,11 @@ impl<K: Data, V: Data> KTable<K, V> {
         &self,
         mapper: impl Fn(V) -> V2 + Send + Sync + 'static,
     ) -> KTable<K, V2> {
+        let mapper = Arc::new(mapper);
+        let maps = mapper.clone();
         let factory = stateless(
             move |cx, forward: &Forward<K, Change<V2>>, record: Record<K, Change<V>>| {
-                let change = map_change(record.value, &mapper);
+                let change = map_change(record.value, &*mapper);
                 forward.send(
                     cx,
                     Record {
@@ -40,6 +44,7 @@ impl<K: Data, V: Data> KTable<K, V> {
                 )
             },
         );
-        self.derive("table-map-values", factory, None)
+        let value = Arc::new(move |_: &K, value: V| Some(maps(value)));
+        self.derive("table-map-values", factory, None, value)
     }
 }

@@ -5,12 +5,14 @@ mod group_by;
 mod map_values;
 pub(crate) mod source;
 mod to_stream;
+pub(crate) mod view;
 
 use super::Data;
 use crate::processor::node::Factory;
 use crate::record::Change;
 use crate::serde::SerdeRef;
 use crate::topology::graph::{NodeDraft, Role, SharedGraph};
+use view::{RowFn, TableView};
 
 /// A changelog stream read as a table: each record updates its key. Downstream operators
 /// see every update as a [`Change`] with the new and the old value, which is how
@@ -20,6 +22,8 @@ pub struct KTable<K, V> {
     pub(crate) node: usize,
     pub(crate) key_serde: Option<SerdeRef<K>>,
     pub(crate) value_serde: Option<SerdeRef<V>>,
+    /// How joins look the table up.
+    pub(crate) view: TableView<K, V>,
 }
 
 impl<K: Data, V: Data> KTable<K, V> {
@@ -29,26 +33,38 @@ impl<K: Data, V: Data> KTable<K, V> {
         self
     }
 
-    pub(crate) fn derive<V2>(
+    /// A table derived from this one by a node `kind` that `factory` builds; `value` says
+    /// what a row of it is, given this table's row (for lookups).
+    pub(crate) fn derive<V2: Data>(
         &self,
         kind: &'static str,
         factory: Factory,
         value_serde: Option<SerdeRef<V2>>,
+        value: RowFn<K, V, V2>,
     ) -> KTable<K, V2> {
-        let node = self.graph.borrow_mut().add_node(NodeDraft {
+        let node = self.then(kind, factory);
+        KTable {
+            graph: self.graph.clone(),
+            node,
+            key_serde: self.key_serde.clone(),
+            value_serde,
+            view: self.view.derive(value),
+        }
+    }
+}
+
+impl<K, V> KTable<K, V> {
+    /// Adds a processor node `kind`, built by `factory`, that receives this table's
+    /// changes; returns it.
+    pub(crate) fn then(&self, kind: &'static str, factory: Factory) -> usize {
+        self.graph.borrow_mut().add_node(NodeDraft {
             kind,
             explicit: None,
             role: Role::Processor,
             parents: vec![self.node],
             stores: Vec::new(),
             factory,
-        });
-        KTable {
-            graph: self.graph.clone(),
-            node,
-            key_serde: self.key_serde.clone(),
-            value_serde,
-        }
+        })
     }
 }
 

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use crate::dsl::params::{Consumed, Materialized};
-use crate::dsl::table_changes::{Update, materialize};
+use crate::dsl::table_changes::{Materialize, Stamp, Update, materialize};
 use crate::dsl::{Data, KTable};
 use crate::serde::{OptionSerde, SerdeRef};
 use crate::topology::graph::SharedGraph;
@@ -24,11 +24,16 @@ pub(crate) fn table<K: Data, V: Data>(
         consumed.timestamp_extractor,
     );
     let update: Arc<Update<K, Option<V>, V>> = Arc::new(|_, value, _| value);
+    let what = Materialize {
+        kind: "table-source",
+        update,
+        stamp: Stamp::Record,
+        null_value: None,
+    };
     materialize(
         graph,
-        "table-source",
-        source,
-        update,
+        vec![source],
+        what,
         materialized,
         Some(consumed.key_serde),
         Some(consumed.value_serde),

@@ -4,7 +4,6 @@ use crate::dsl::{Data, KStream, KTable};
 use crate::processor::node::{Forward, stateless};
 use crate::record::{Change, Record};
 use crate::serde::{OptionSerde, SerdeRef};
-use crate::topology::graph::{NodeDraft, Role};
 
 impl<K: Data, V: Data> KTable<K, V> {
     /// The table's updates as a stream: each update's new value, `None` for a delete (a
@@ -41,14 +40,7 @@ impl<K: Data, V: Data> KTable<K, V> {
                 )
             },
         );
-        let node = self.graph.borrow_mut().add_node(NodeDraft {
-            kind: "to-stream",
-            explicit: None,
-            role: Role::Processor,
-            parents: vec![self.node],
-            stores: Vec::new(),
-            factory,
-        });
+        let node = self.then("to-stream", factory);
         let value_serde = self
             .value_serde
             .clone()

@@ -1,0 +1,52 @@
+//! Time windows (tumbling and hopping): a record updates every window that holds its
+//! timestamp and is still open.
+
+use std::sync::Arc;
+
+use super::node::{Add, WindowLogic};
+use super::output::WindowOutput;
+use crate::dsl::Data;
+use crate::error::StreamsError;
+use crate::processor::TaskContext;
+use crate::record::Record;
+use crate::store::ValueAndTimestamp;
+use crate::window::{TimeWindows, Windowed};
+
+/// Kafka Streams' `KStreamWindowAggregate`: each window of the record that has not closed
+/// (stream time has not reached its end + grace) gets the record folded in and is stamped
+/// with the largest record timestamp in it; each closed one counts the record as late.
+pub(crate) struct TimeLogic<K, V, VA> {
+    pub(crate) windows: TimeWindows,
+    pub(crate) add: Arc<Add<K, V, VA>>,
+}
+
+impl<K: Data, V: Data, VA: Data> WindowLogic<K, V, VA> for TimeLogic<K, V, VA> {
+    fn close_after(&self) -> i64 {
+        self.windows.grace_ms
+    }
+
+    fn process(
+        &self,
+        out: &mut WindowOutput<K, VA>,
+        cx: &mut TaskContext,
+        record: Record<K, V>,
+    ) -> Result<(), StreamsError> {
+        for window in self.windows.windows_for(record.timestamp) {
+            if out.is_closed(window.end) {
+                cx.metrics.dropped_late += 1;
+                continue;
+            }
+            let key = Windowed {
+                key: record.key.clone(),
+                window,
+            };
+            let old = out.store().get_timestamped(&key)?;
+            let timestamp = old
+                .as_ref()
+                .map_or(record.timestamp, |o| o.timestamp.max(record.timestamp));
+            let value = (self.add)(&record.key, record.value.clone(), old.map(|o| o.value));
+            out.put(cx, key, ValueAndTimestamp { value, timestamp })?;
+        }
+        Ok(())
+    }
+}

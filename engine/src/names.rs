@@ -1,0 +1,96 @@
+//! Names of internal topics, consumer groups, clients and threads: built here and nowhere
+//! else, so that every part of the engine (and every instance) agrees on them.
+//!
+//! | name | form |
+//! |---|---|
+//! | repartition topic | `<application.id>-<name>-repartition` |
+//! | foreign-key join topics | `<application.id>-<name>-subscription-registration-topic`, `…-subscription-response-topic` |
+//! | changelog topic | `<application.id>-<store>-changelog` |
+//! | instance directory topic | `<application.id>-instances` |
+//! | consumer group | `<application.id>` |
+//! | restore consumer group | `<application.id>-restore` |
+
+/// What follows a repartition topic's name.
+const REPARTITION: &str = "-repartition";
+/// What follows the name of a foreign-key join's subscription topic.
+const SUBSCRIPTION_REGISTRATION: &str = "-subscription-registration-topic";
+/// What follows the name of a foreign-key join's response topic.
+const SUBSCRIPTION_RESPONSE: &str = "-subscription-response-topic";
+/// What follows a changelog topic's store name.
+const CHANGELOG: &str = "-changelog";
+
+/// The part after `<application.id>-` of the repartition topic named `name`.
+pub(crate) fn repartition_suffix(name: &str) -> String {
+    format!("{name}{REPARTITION}")
+}
+
+/// The part after `<application.id>-` of the subscription topic of the foreign-key join
+/// named `name`.
+pub(crate) fn subscription_registration_suffix(name: &str) -> String {
+    format!("{name}{SUBSCRIPTION_REGISTRATION}")
+}
+
+/// The part after `<application.id>-` of the response topic of the foreign-key join named
+/// `name`.
+pub(crate) fn subscription_response_suffix(name: &str) -> String {
+    format!("{name}{SUBSCRIPTION_RESPONSE}")
+}
+
+/// The part after `<application.id>-` of store `store`'s changelog topic.
+pub(crate) fn changelog_suffix(store: &str) -> String {
+    format!("{store}{CHANGELOG}")
+}
+
+/// An internal topic's full name: `<application.id>-<suffix>`.
+pub(crate) fn internal_topic(application_id: &str, suffix: &str) -> String {
+    format!("{application_id}-{suffix}")
+}
+
+/// The changelog topic of store `store` of application `application_id`.
+pub fn changelog_topic(application_id: &str, store: &str) -> String {
+    internal_topic(application_id, &changelog_suffix(store))
+}
+
+/// The compacted topic where the instances of application `application_id` publish their
+/// address and what they host.
+pub fn instances_topic(application_id: &str) -> String {
+    internal_topic(application_id, "instances")
+}
+
+/// The consumer group id librdkafka requires of a restore consumer (which never joins it).
+pub(crate) fn restore_group(application_id: &str) -> String {
+    internal_topic(application_id, "restore")
+}
+
+/// A client's `client.id`: the application and the client's role.
+pub(crate) fn client_id(application_id: &str, role: &str) -> String {
+    internal_topic(application_id, role)
+}
+
+/// The name of stream thread `index`.
+pub(crate) fn stream_thread(application_id: &str, index: usize) -> String {
+    internal_topic(application_id, &format!("stream-thread-{index}"))
+}
+
+/// The `transactional.id` of stream thread `index` of process `process_id` under
+/// exactly-once (KIP-447: `<application.id>-<process id>-<thread index>`).
+pub(crate) fn transactional_id(application_id: &str, process_id: &str, index: usize) -> String {
+    format!("{application_id}-{process_id}-{index}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_names_follow_kafka_streams() {
+        assert_eq!(changelog_topic("app", "counts"), "app-counts-changelog");
+        assert_eq!(
+            internal_topic("app", &repartition_suffix("words")),
+            "app-words-repartition"
+        );
+        assert_eq!(instances_topic("app"), "app-instances");
+        assert_eq!(restore_group("app"), "app-restore");
+        assert_eq!(stream_thread("app", 2), "app-stream-thread-2");
+    }
+}

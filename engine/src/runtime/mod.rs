@@ -1,0 +1,9 @@
+//! Running a topology on a Kafka cluster: [`KafkaStreams`] and its lifecycle, and the
+//! stream threads that each own a consumer, a producer and their tasks.
+
+mod global;
+mod streams;
+mod thread;
+
+pub use streams::{KafkaStreams, StreamsState};
+pub use thread::ThreadFailureResponse;

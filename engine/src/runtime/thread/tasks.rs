@@ -1,0 +1,337 @@
+//! The tasks of one stream thread: created when their partitions are assigned, restored a
+//! step at a time between polls, then fed from the consumer, committed together, closed on
+//! revocation.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::discovery::StoreRegistry;
+use crate::error::StreamsError;
+use crate::kafka::{KafkaChangelogReader, KafkaCollector};
+use crate::metrics::{Metrics, TaskMetricHandles};
+use crate::record::RawRecord;
+use crate::task::{StreamTask, TaskOptions};
+use crate::task_id::TaskId;
+use crate::topology::Topology;
+
+/// How often a long restoration reports its progress.
+const PROGRESS_LOG_INTERVAL: Duration = Duration::from_secs(5);
+
+pub(crate) struct TaskManager {
+    topology: Topology,
+    options: TaskOptions,
+    collector: KafkaCollector,
+    reader: KafkaChangelogReader,
+    /// Resolved source topic → the sub-topology reading it.
+    sources: HashMap<String, u32>,
+    /// Tasks processing records.
+    tasks: BTreeMap<TaskId, StreamTask>,
+    /// Tasks restoring their stores; records that arrive for them wait in their queues.
+    restoring: BTreeMap<TaskId, StreamTask>,
+    /// When restoration progress was last logged.
+    progress_logged: Instant,
+    /// Where queries find the tasks' stores.
+    registry: Arc<StoreRegistry>,
+    metrics: Arc<Metrics>,
+    /// Metric handles of every task, restoring ones included.
+    task_metrics: HashMap<TaskId, TaskMetricHandles>,
+    /// When the tasks last committed.
+    last_commit: Instant,
+    /// An error raised inside a rebalance callback, surfaced by the thread's loop.
+    pub(crate) failure: Option<StreamsError>,
+    /// Whether the thread holds an assignment now: from an assignment (even of no
+    /// partitions) until its partitions are revoked.
+    pub(crate) assigned: bool,
+    /// Counts rebalance events (revocations and assignments), so the thread can tell that
+    /// one happened since it last looked.
+    pub(crate) generation: u64,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl TaskManager {
+    pub(crate) fn new(
+        topology: Topology,
+        options: TaskOptions,
+        collector: KafkaCollector,
+        reader: KafkaChangelogReader,
+        registry: Arc<StoreRegistry>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let sources = topology
+            .subtopologies()
+            .iter()
+            .flat_map(|s| {
+                s.source_topics()
+                    .iter()
+                    .map(|t| (t.resolve(&options.application_id), s.id()))
+            })
+            .collect();
+        Self {
+            topology,
+            options,
+            collector,
+            reader,
+            sources,
+            tasks: BTreeMap::new(),
+            restoring: BTreeMap::new(),
+            progress_logged: Instant::now(),
+            registry,
+            metrics,
+            task_metrics: HashMap::new(),
+            last_commit: Instant::now(),
+            failure: None,
+            assigned: false,
+            generation: 0,
+        }
+    }
+
+    /// Every topic the thread subscribes to.
+    pub(crate) fn source_topics(&self) -> Vec<String> {
+        self.sources.keys().cloned().collect()
+    }
+
+    fn task_of(&self, topic: &str, partition: i32) -> Option<TaskId> {
+        self.sources.get(topic).map(|&subtopology| TaskId {
+            subtopology,
+            partition,
+        })
+    }
+
+    /// The task `id`, created (to be restored) if it does not exist.
+    fn ensure_task(&mut self, id: TaskId) -> Result<&mut StreamTask, StreamsError> {
+        if !self.tasks.contains_key(&id) && !self.restoring.contains_key(&id) {
+            let collector = Box::new(self.collector.clone());
+            let task = StreamTask::new(&self.topology, id, &self.options, collector)?;
+            self.registry.host(id, task.queryable_stores());
+            self.task_metrics.insert(id, self.metrics.task(id));
+            self.metrics.restoring(1);
+            self.restoring.insert(id, task);
+        }
+        Ok(match self.tasks.get_mut(&id) {
+            Some(task) => task,
+            None => self.restoring.get_mut(&id).expect("inserted above"),
+        })
+    }
+
+    /// Creates the tasks of newly assigned partitions; they restore in
+    /// [`TaskManager::restore`].
+    /// `replay` lists the partitions with records past the group's committed offset, and
+    /// the end offset they had at the assignment (see [`StreamTask::replay_until`]).
+    pub(crate) fn assign(
+        &mut self,
+        partitions: &[(String, i32)],
+        replay: &[(String, i32, i64)],
+    ) -> Result<(), StreamsError> {
+        self.assigned = true;
+        self.generation += 1;
+        let ids: Vec<TaskId> = partitions
+            .iter()
+            .filter_map(|(t, p)| self.task_of(t, *p))
+            .collect();
+        for id in ids {
+            self.ensure_task(id)?;
+        }
+        let mut ends: BTreeMap<TaskId, Vec<(String, i64)>> = BTreeMap::new();
+        for (topic, partition, end) in replay {
+            if let Some(id) = self.task_of(topic, *partition) {
+                ends.entry(id).or_default().push((topic.clone(), *end));
+            }
+        }
+        for (id, ends) in ends {
+            self.ensure_task(id)?.replay_until(&ends);
+        }
+        Ok(())
+    }
+
+    /// Whether any task is still restoring.
+    pub(crate) fn is_restoring(&self) -> bool {
+        !self.restoring.is_empty()
+    }
+
+    /// Restores about `max_records` changelog records into the first restoring task; a
+    /// task that has reached the end of its changelogs starts processing.
+    pub(crate) fn restore(&mut self, max_records: usize) -> Result<(), StreamsError> {
+        let waiting = self.restoring.len().saturating_sub(1);
+        let Some(mut entry) = self.restoring.first_entry() else {
+            return Ok(());
+        };
+        let id = *entry.key();
+        let task = entry.get_mut();
+        let finished = task.restore_step(&mut self.reader, max_records)?;
+        self.metrics.restore_progress(id, task.restored_records());
+        if !finished {
+            if self.progress_logged.elapsed() >= PROGRESS_LOG_INTERVAL {
+                self.progress_logged = Instant::now();
+                tracing::info!(task = %id, restored = task.restored_records(), waiting, "restoring");
+            }
+            return Ok(());
+        }
+        let mut task = entry.remove();
+        let report = task.initialize(&mut self.reader, now_ms())?;
+        let restored: u64 = report.stores.iter().map(|s| s.records).sum();
+        tracing::info!(task = %id, restored, fallback = ?report.checkpoint_fallback, "task created");
+        self.tasks.insert(id, task);
+        self.registry.activate(id);
+        self.metrics.restoring(-1);
+        Ok(())
+    }
+
+    /// Queues a consumed record for its task.
+    pub(crate) fn add(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        record: RawRecord,
+    ) -> Result<(), StreamsError> {
+        let Some(id) = self.task_of(topic, partition) else {
+            return Ok(());
+        };
+        self.ensure_task(id)?.add_records(topic, [record]);
+        Ok(())
+    }
+
+    /// Processes every record the tasks have buffered, then runs wall-clock punctuation.
+    /// Draining the buffers each round keeps partitions from being paused while their tasks
+    /// keep up (see [`super::backpressure`]).
+    pub(crate) fn process(&mut self) -> Result<usize, StreamsError> {
+        let now = now_ms();
+        let mut done = 0;
+        for (id, task) in &mut self.tasks {
+            let started = Instant::now();
+            let processed = task.process(usize::MAX)?;
+            if processed > 0
+                && let Some(handles) = self.task_metrics.get(id)
+            {
+                handles.records.inc_by(processed as u64);
+                handles.process.observe(started.elapsed().as_secs_f64());
+            }
+            done += processed;
+            task.punctuate_wall_clock(now)?;
+        }
+        Ok(done)
+    }
+
+    /// Records buffered per input partition of every task, restoring ones included.
+    pub(crate) fn buffered_by_partition(&self) -> Vec<((String, i32), usize)> {
+        self.tasks
+            .iter()
+            .chain(&self.restoring)
+            .flat_map(|(id, task)| {
+                task.input_topics()
+                    .map(move |t| ((t.to_owned(), id.partition), task.buffered_for(t)))
+            })
+            .collect()
+    }
+
+    /// Records buffered in all tasks.
+    pub(crate) fn buffered(&self) -> usize {
+        self.tasks
+            .values()
+            .chain(self.restoring.values())
+            .map(StreamTask::buffered)
+            .sum()
+    }
+
+    /// Commits every task (caches, stores, producer, checkpoints), then the consumed offsets:
+    /// with the consumer under at-least-once, or inside the thread's transaction, which then
+    /// commits, under exactly-once.
+    pub(crate) fn commit<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<(), StreamsError> {
+        let started = Instant::now();
+        let mut offsets = TopicPartitionList::new();
+        // Where the consumer stands: past a transaction's commit marker, which no record
+        // shows, once every record before it was consumed.
+        let positions = consumer
+            .position()
+            .map_err(crate::kafka::kafka_error("read the consumer's positions"))?;
+        // Restoring tasks have processed nothing; committing them checkpoints their
+        // restoration so far.
+        for task in self.tasks.values_mut().chain(self.restoring.values_mut()) {
+            for (topic, partition, next) in task.commit()? {
+                let next = match positions.find_partition(&topic, partition) {
+                    Some(p) if task.buffered_for(&topic) == 0 => match p.offset() {
+                        Offset::Offset(position) => next.max(position),
+                        _ => next,
+                    },
+                    _ => next,
+                };
+                offsets
+                    .add_partition_offset(&topic, partition, Offset::Offset(next))
+                    .map_err(crate::kafka::kafka_error("list offsets to commit"))?;
+            }
+        }
+        if self.collector.is_transactional() {
+            self.collector.commit_transaction(&offsets, consumer)?;
+            for task in self.tasks.values_mut() {
+                task.complete_commit()?;
+            }
+        } else if offsets.count() > 0 {
+            consumer
+                .commit(&offsets, CommitMode::Sync)
+                .map_err(crate::kafka::kafka_error("commit consumed offsets"))?;
+        }
+        self.metrics.committed(started.elapsed());
+        let interval = self.last_commit.elapsed();
+        self.last_commit = Instant::now();
+        for (id, handles) in &mut self.task_metrics {
+            let counted = self
+                .tasks
+                .get(id)
+                .map(StreamTask::metrics)
+                .unwrap_or_default();
+            self.metrics.task_committed(handles, interval, &counted);
+        }
+        Ok(())
+    }
+
+    /// The group takes this thread's partitions: commits, then closes every task.
+    pub(crate) fn revoke<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<(), StreamsError> {
+        self.generation += 1;
+        self.assigned = false;
+        self.revoke_all(consumer)
+    }
+
+    /// Commits, then closes every task (their local state stays for reuse).
+    pub(crate) fn revoke_all<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<(), StreamsError> {
+        let committed = self.commit(consumer);
+        self.close_all();
+        committed
+    }
+
+    /// Closes every task without committing (under exactly-once, the open transaction is
+    /// aborted and the tasks' uncommitted writes dropped: their stores keep the committed
+    /// state and its checkpoint).
+    pub(crate) fn close_all(&mut self) {
+        if let Err(error) = self.collector.abort_transaction() {
+            tracing::warn!(%error, "could not abort the open transaction; the broker aborts it when it times out");
+        }
+        let restoring = std::mem::take(&mut self.restoring);
+        self.metrics.restoring(-(restoring.len() as i64));
+        for (id, mut task) in std::mem::take(&mut self.tasks).into_iter().chain(restoring) {
+            tracing::info!(task = %id, "task closed");
+            task.discard_uncommitted();
+            self.registry.release(id);
+            if let Some(handles) = self.task_metrics.remove(&id) {
+                self.metrics.task_closed(&handles);
+            }
+            task.close();
+        }
+    }
+}
