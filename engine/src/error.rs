@@ -306,24 +306,37 @@ impl StreamsError {
     /// generation is stale). The thread then starts again from the last commit.
     pub fn ends_transaction(&self) -> bool {
         use RDKafkaErrorCode::*;
-        let failure = match self {
-            Self::Kafka { error, .. } | Self::Produce { error, .. } => error,
-            _ => return false,
+        let Some(failure) = self.kafka_failure() else {
+            return false;
         };
         failure.abortable
+            || self.is_task_migrated()
             || matches!(
                 failure.code,
-                Some(
-                    Fenced
-                        | ProducerFenced
-                        | InvalidProducerEpoch
-                        | TransactionCoordinatorFenced
-                        | IllegalGeneration
-                        | UnknownMemberId
-                        | RebalanceInProgress
-                        | FencedInstanceId
-                )
+                Some(Fenced | ProducerFenced | InvalidProducerEpoch | TransactionCoordinatorFenced)
             )
+    }
+
+    /// Whether the consumer group moved on without this thread (Kafka Streams'
+    /// `TaskMigratedException`): its generation is stale, its member id unknown, or a
+    /// rebalance is under way, so it cannot commit for the partitions it held. Its tasks
+    /// close without committing and the thread rejoins; the new owners process the records
+    /// since the last commit again.
+    pub fn is_task_migrated(&self) -> bool {
+        use RDKafkaErrorCode::*;
+        self.kafka_failure().is_some_and(|failure| {
+            matches!(
+                failure.code,
+                Some(IllegalGeneration | UnknownMemberId | RebalanceInProgress | FencedInstanceId)
+            )
+        })
+    }
+
+    fn kafka_failure(&self) -> Option<&KafkaFailure> {
+        match self {
+            Self::Kafka { error, .. } | Self::Produce { error, .. } => Some(error),
+            _ => None,
+        }
     }
 }
 
@@ -485,6 +498,23 @@ mod tests {
         assert!(StreamsError::kafka("commit the transaction", abortable).ends_transaction());
         assert!(!failure(RDKafkaErrorCode::TransactionalIdAuthorizationFailed).ends_transaction());
         assert!(!failure(RDKafkaErrorCode::MessageSizeTooLarge).ends_transaction());
+    }
+
+    #[test]
+    fn a_commit_refused_for_a_stale_generation_means_the_tasks_migrated() {
+        let failure = |code| {
+            StreamsError::kafka(
+                "commit consumed offsets",
+                KafkaFailure::with_code(code, "x"),
+            )
+        };
+        assert!(failure(RDKafkaErrorCode::IllegalGeneration).is_task_migrated());
+        assert!(failure(RDKafkaErrorCode::UnknownMemberId).is_task_migrated());
+        assert!(failure(RDKafkaErrorCode::RebalanceInProgress).is_task_migrated());
+        assert!(!failure(RDKafkaErrorCode::ProducerFenced).is_task_migrated());
+        assert!(!failure(RDKafkaErrorCode::BrokerTransportFailure).is_task_migrated());
+        let processor = StreamsError::processor("count", "IllegalGeneration");
+        assert!(!processor.is_task_migrated());
     }
 
     #[test]

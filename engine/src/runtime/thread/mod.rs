@@ -103,14 +103,15 @@ impl StreamThread {
                 loop {
                     let result = run(index, topology.clone(), &config, options.clone(), &shared);
                     let Err(error) = result else { return result };
-                    if config.exactly_once()
-                        && error.ends_transaction()
+                    if (error.is_task_migrated()
+                        || (config.exactly_once() && error.ends_transaction()))
                         && !shutdown.load(Ordering::Acquire)
                     {
-                        // The transaction was aborted (or fenced) and the tasks closed
-                        // without committing; their stores hold only committed state. A new
-                        // incarnation rejoins the group and resumes from the last commit.
-                        tracing::warn!(thread = index, %error, "transaction aborted; the stream thread starts again from the last commit");
+                        // The group moved on without this thread, or (under exactly-once)
+                        // the transaction was aborted or fenced. The tasks closed without
+                        // committing; a new incarnation rejoins the group and resumes from
+                        // the last commit.
+                        tracing::warn!(thread = index, %error, "the stream thread rejoins its group and starts again from the last commit");
                         events.rebalancing(index);
                         continue;
                     }

@@ -295,14 +295,22 @@ impl TaskManager {
         Ok(())
     }
 
-    /// The group takes this thread's partitions: commits, then closes every task.
+    /// The group takes this thread's partitions: commits, then closes every task. When the
+    /// group has already moved on (the commit is refused for a stale generation), the
+    /// tasks close without committing and the thread carries on with its next assignment.
     pub(crate) fn revoke<C: ConsumerContext>(
         &mut self,
         consumer: &BaseConsumer<C>,
     ) -> Result<(), StreamsError> {
         self.generation += 1;
         self.assigned = false;
-        self.revoke_all(consumer)
+        match self.revoke_all(consumer) {
+            Err(error) if error.is_task_migrated() => {
+                tracing::warn!(%error, "the group moved on before the revoked partitions committed; their new owners process the records since the last commit again");
+                Ok(())
+            }
+            result => result,
+        }
     }
 
     /// Commits, then closes every task (their local state stays for reuse).
