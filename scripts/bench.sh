@@ -6,9 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
-broker_dir=$(mktemp -d)
-trap 'scripts/broker.sh stop "$broker_dir"' EXIT
-TRIBUTARY_BOOTSTRAP=$(scripts/broker.sh start "$broker_dir")
-export TRIBUTARY_BOOTSTRAP
-echo "bench: local broker at $TRIBUTARY_BOOTSTRAP (log: $broker_dir/broker.log)"
-cargo bench --locked "$@"
+scripts/with-broker.sh cargo bench --locked "$@"

@@ -22,10 +22,6 @@ if ! [[ "$minutes" =~ ^[0-9]+$ ]] || [[ "$minutes" -lt 1 ]]; then
 fi
 
 scripts/setup.sh
-broker_dir=$(mktemp -d)
-trap 'scripts/broker.sh stop "$broker_dir"' EXIT
-TRIBUTARY_BOOTSTRAP=$(scripts/broker.sh start "$broker_dir")
-export TRIBUTARY_BOOTSTRAP
 export TRIBUTARY_CHAOS_SECONDS=$((minutes * 60))
-echo "chaos: $minutes minutes on the broker at $TRIBUTARY_BOOTSTRAP"
-cargo test --locked --test kafka_two_workers workers_killed_again_and_again -- --nocapture
+echo "chaos: $minutes minutes"
+scripts/with-broker.sh cargo test --locked --test kafka_two_workers workers_killed_again_and_again -- --nocapture

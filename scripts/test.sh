@@ -10,10 +10,4 @@ scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-broker_dir=$(mktemp -d)
-trap 'scripts/broker.sh stop "$broker_dir"' EXIT
-TRIBUTARY_BOOTSTRAP=$(scripts/broker.sh start "$broker_dir")
-export TRIBUTARY_BOOTSTRAP
-echo "test: broker at $TRIBUTARY_BOOTSTRAP (log: $broker_dir/broker.log)"
-
-cargo test --workspace --locked
+scripts/with-broker.sh cargo test --workspace --locked
