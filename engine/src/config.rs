@@ -44,6 +44,9 @@ pub enum ProcessingGuarantee {
 /// | `rocksdb.memory.bytes` | [`StreamsConfig::memory_budget_bytes`] | 256 MiB |
 /// | `commit.interval.ms` | [`StreamsConfig::commit_interval_ms`] | 30000 (100 under `exactly_once_v2`) |
 /// | `processing.guarantee` | [`StreamsConfig::processing_guarantee`] | `at_least_once` |
+/// | `num.standby.replicas` | [`StreamsConfig::num_standby_replicas`] | 0 |
+/// | `acceptable.recovery.lag` | [`StreamsConfig::acceptable_recovery_lag`] | 10000 |
+/// | `query.isolation` | (only `read_committed`) | `read_committed` |
 /// | `application.server` | [`StreamsConfig::application_server`] | `127.0.0.1:8080` |
 /// | `query.auth.token` | [`StreamsConfig::query_auth_token`] | none |
 /// | `default.deserialization.exception.handler` | [`StreamsConfig::deserialization_handler`] | `fail` (or `log_and_continue`) |
@@ -74,6 +77,13 @@ pub struct StreamsConfig {
     /// Whether `commit.interval.ms` was set, so that the guarantee's default does not
     /// override it.
     commit_interval_set: bool,
+    /// Warm copies of each task's persistent stores kept on other instances (standby
+    /// tasks), which take over with only their lag to restore. Needs `application.server`
+    /// (standbys are placed by the instance directory).
+    pub num_standby_replicas: usize,
+    /// The most changelog records a standby may be behind and still answer queries that
+    /// allow stale answers (`?allow_stale=true`); a standby further behind answers 503.
+    pub acceptable_recovery_lag: u64,
     /// What to do with undeserializable records.
     pub deserialization_handler: DeserializationHandler,
     /// What to do with records without a valid timestamp.
@@ -106,6 +116,8 @@ impl StreamsConfig {
             commit_interval_ms: 30_000,
             processing_guarantee: ProcessingGuarantee::AtLeastOnce,
             commit_interval_set: false,
+            num_standby_replicas: 0,
+            acceptable_recovery_lag: 10_000,
             deserialization_handler: DeserializationHandler::Fail,
             invalid_timestamp_handler: InvalidTimestampHandler::Fail,
             application_server: Some("127.0.0.1:8080".to_owned()),
@@ -195,6 +207,24 @@ impl StreamsConfig {
                 self.commit_interval_ms = number(value)?;
                 self.commit_interval_set = true;
             }
+            "query.isolation" => match value {
+                "read_committed" => {}
+                "read_uncommitted" => {
+                    return Err(bad(
+                        "`read_uncommitted` is not supported: queries read what the stores hold, \
+                         and under `exactly_once_v2` writes reach the stores only once their \
+                         transaction commits; use `read_committed` (the default)"
+                            .into(),
+                    ));
+                }
+                other => {
+                    return Err(bad(format!(
+                        "`{other}` is not an isolation level; use `read_committed`"
+                    )));
+                }
+            },
+            "num.standby.replicas" => self.num_standby_replicas = number(value)? as usize,
+            "acceptable.recovery.lag" => self.acceptable_recovery_lag = number(value)?,
             "default.invalid.timestamp.handler" => {
                 self.invalid_timestamp_handler = match value {
                     "fail" => InvalidTimestampHandler::Fail,
@@ -298,6 +328,9 @@ impl StreamsConfig {
         "rocksdb.memory.bytes",
         "commit.interval.ms",
         "processing.guarantee",
+        "num.standby.replicas",
+        "acceptable.recovery.lag",
+        "query.isolation",
         "application.server",
         "query.auth.token",
         "default.deserialization.exception.handler",
@@ -323,6 +356,45 @@ mod tests {
             c.deserialization_handler,
             DeserializationHandler::LogAndContinue
         );
+    }
+
+    #[test]
+    fn standby_settings_are_numbers() {
+        let mut c = StreamsConfig::new("app");
+        assert_eq!(
+            (c.num_standby_replicas, c.acceptable_recovery_lag),
+            (0, 10_000)
+        );
+        c.set("num.standby.replicas", "1").unwrap();
+        c.set("acceptable.recovery.lag", "500").unwrap();
+        assert_eq!(
+            (c.num_standby_replicas, c.acceptable_recovery_lag),
+            (1, 500)
+        );
+        let err = c
+            .set("num.standby.replicas", "one")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("num.standby.replicas") && err.contains("not a non-negative integer"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn queries_read_committed_state_only() {
+        let mut c = StreamsConfig::new("app");
+        c.set("query.isolation", "read_committed").unwrap();
+        let err = c
+            .set("query.isolation", "read_uncommitted")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("not supported") && err.contains("read_committed"),
+            "{err}"
+        );
+        let err = c.set("query.isolation", "dirty").unwrap_err().to_string();
+        assert!(err.contains("not an isolation level"), "{err}");
     }
 
     #[test]

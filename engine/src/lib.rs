@@ -50,6 +50,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod background;
 pub mod config;
 pub mod discovery;
 pub mod driver;

@@ -32,6 +32,7 @@ pub struct Metrics {
     restored: IntGaugeVec,
     restoring: IntGauge,
     store_entries: IntGaugeVec,
+    standby_lag: IntGaugeVec,
     http_requests: IntCounterVec,
     http_latency: HistogramVec,
 }
@@ -146,6 +147,17 @@ impl Metrics {
                     Opts::new(
                         "store_entries",
                         "Approximate entries of a hosted store partition.",
+                    ),
+                    &["store", "partition"],
+                )
+                .expect("valid metric"),
+            ),
+            standby_lag: register(
+                r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "standby_lag_records",
+                        "Changelog records a standby copy of a store partition is behind (as last measured, every 2 s).",
                     ),
                     &["store", "partition"],
                 )
@@ -281,6 +293,17 @@ impl Metrics {
                 self.store_entries
                     .with_label_values(&[name, &partition.to_string()])
                     .set(entries as i64);
+            }
+        }
+        self.standby_lag.reset();
+        for (index, partition) in stores.standby_partitions() {
+            if let Some(standby) = stores.standby(index, partition)
+                && standby.lag() != i64::MAX
+            {
+                let name = stores.stores()[index].spec.name();
+                self.standby_lag
+                    .with_label_values(&[name, &partition.to_string()])
+                    .set(standby.lag());
             }
         }
         let mut out = Vec::new();

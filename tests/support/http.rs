@@ -14,6 +14,8 @@ pub struct Reply {
     pub instance: Option<String>,
     pub content_type: Option<String>,
     pub retry_after: Option<String>,
+    /// How far behind a standby that answered is (`x-tributary-standby-lag`).
+    pub standby_lag: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -59,10 +61,11 @@ pub fn get(url: &str, headers: &[(&str, &str)]) -> Reply {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    let (instance, content_type, retry_after) = (
+    let (instance, content_type, retry_after, standby_lag) = (
         header("x-tributary-instance"),
         header("content-type"),
         header("retry-after"),
+        header("x-tributary-standby-lag"),
     );
     let body = response
         .body_mut()
@@ -75,6 +78,7 @@ pub fn get(url: &str, headers: &[(&str, &str)]) -> Reply {
         instance,
         content_type,
         retry_after,
+        standby_lag,
         body,
     }
 }

@@ -10,7 +10,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -18,6 +17,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
+use crate::background::BackgroundThread;
 use crate::config::StreamsConfig;
 use crate::discovery::StoreRegistry;
 use crate::error::StreamsError;
@@ -39,6 +39,9 @@ pub struct HostedStore {
     pub active: Vec<i32>,
     /// Partitions it is restoring (it will own them once restored).
     pub restoring: Vec<i32>,
+    /// Partitions it keeps standby copies of (`num.standby.replicas`).
+    #[serde(default)]
+    pub standby: Vec<i32>,
 }
 
 /// What an instance publishes about itself.
@@ -138,6 +141,14 @@ fn describe(registry: &StoreRegistry, address: &str, assigned_ms: i64) -> Instan
             hosted.active.push(partition);
         }
     }
+    for (index, partition) in registry.standby_partitions() {
+        let name = registry.stores()[index].spec.name();
+        stores
+            .entry(name.to_owned())
+            .or_default()
+            .standby
+            .push(partition);
+    }
     InstanceInfo {
         address: address.to_owned(),
         assigned_ms,
@@ -148,8 +159,7 @@ fn describe(registry: &StoreRegistry, address: &str, assigned_ms: i64) -> Instan
 
 /// The thread that publishes this instance and reads the others.
 pub(crate) struct DirectoryThread {
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<()>>,
+    thread: BackgroundThread,
 }
 
 impl DirectoryThread {
@@ -189,7 +199,6 @@ impl DirectoryThread {
         let producer: BaseProducer = producer_config
             .create()
             .map_err(kafka_error("create the instance directory's producer"))?;
-        let stop = Arc::new(AtomicBool::new(false));
         let publisher = Publisher {
             topic,
             address,
@@ -200,32 +209,17 @@ impl DirectoryThread {
             assigned_ms: now_ms(),
             last_publish: Instant::now(),
         };
-        let stopping = stop.clone();
-        let handle = std::thread::Builder::new()
-            .name(crate::names::client_id(&config.application_id, "directory"))
-            .spawn(move || publisher.run(&consumer, &stopping))
-            .map_err(|e| StreamsError::Lifecycle {
-                doing: "start the instance directory thread".into(),
-                reason: e.to_string(),
-            })?;
-        Ok(Self {
-            stop,
-            handle: Some(handle),
-        })
+        let thread = BackgroundThread::spawn(
+            crate::names::client_id(&config.application_id, "directory"),
+            "the instance directory thread",
+            move |stop| publisher.run(&consumer, stop),
+        )?;
+        Ok(Self { thread })
     }
 
     /// Deletes this instance's record and stops.
     pub(crate) fn stop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(handle) = self.handle.take() {
-            let _ = handle.join();
-        }
-    }
-}
-
-impl Drop for DirectoryThread {
-    fn drop(&mut self) {
-        self.stop();
+        self.thread.stop();
     }
 }
 
@@ -321,6 +315,7 @@ mod tests {
         let hosted = HostedStore {
             active: active.to_vec(),
             restoring: restoring.to_vec(),
+            standby: Vec::new(),
         };
         InstanceInfo {
             address: address.into(),

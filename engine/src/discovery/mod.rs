@@ -10,4 +10,4 @@ mod registry;
 
 pub(crate) use directory::DirectoryThread;
 pub use directory::{Directory, EXPIRY, HEARTBEAT, HostedStore, InstanceInfo, Owner};
-pub use registry::{HostedPartition, QueryableStore, StoreRegistry};
+pub use registry::{HostedPartition, QueryableStore, StandbyPartition, StoreRegistry};

@@ -6,7 +6,7 @@
 //! reads the registry from its own threads; nothing here is on the record path.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use dashmap::DashMap;
@@ -28,6 +28,24 @@ pub struct HostedPartition {
     pub restoring: bool,
 }
 
+/// A store's partition kept here as a standby: a warm copy of another instance's active
+/// partition, readable by queries that accept stale answers.
+#[derive(Clone)]
+pub struct StandbyPartition {
+    /// Reads the copy.
+    pub reader: StoreReader,
+    /// Changelog records the copy is behind the active partition (as last measured);
+    /// `i64::MAX` until the first measurement.
+    lag: Arc<AtomicI64>,
+}
+
+impl StandbyPartition {
+    /// Changelog records the copy is behind, as last measured (`i64::MAX` before that).
+    pub fn lag(&self) -> i64 {
+        self.lag.load(Ordering::Acquire)
+    }
+}
+
 /// A store of the topology, as queries see it.
 pub struct QueryableStore {
     /// Its declaration: name, formats, backend.
@@ -44,6 +62,8 @@ pub struct StoreRegistry {
     /// instance has started.
     partitions: OnceLock<Vec<i32>>,
     hosted: DashMap<(usize, i32), HostedPartition>,
+    /// Standby copies this process keeps, by store and partition.
+    standbys: DashMap<(usize, i32), StandbyPartition>,
     /// Bumped on every change of what is hosted, so that publishers can tell.
     version: AtomicU64,
 }
@@ -74,6 +94,7 @@ impl StoreRegistry {
             stores,
             partitions: OnceLock::new(),
             hosted: DashMap::new(),
+            standbys: DashMap::new(),
             version: AtomicU64::new(0),
         }
     }
@@ -207,6 +228,55 @@ impl StoreRegistry {
             }
         }
         self.changed();
+    }
+
+    /// Registers the stores of standby task `id` (`stores` as for [`StoreRegistry::host`]);
+    /// their lag is unknown until [`StoreRegistry::set_standby_lag`].
+    pub(crate) fn host_standby(
+        &self,
+        id: TaskId,
+        stores: Vec<(String, StoreReader, Arc<ChangeFeed>)>,
+    ) {
+        for (name, reader, _) in stores {
+            if let Some(index) = self.index_of(&name) {
+                let standby = StandbyPartition {
+                    reader,
+                    lag: Arc::new(AtomicI64::new(i64::MAX)),
+                };
+                self.standbys.insert((index, id.partition), standby);
+            }
+        }
+        self.changed();
+    }
+
+    /// Records that the standby copy of `partition` of store `name` is `lag` changelog
+    /// records behind.
+    pub(crate) fn set_standby_lag(&self, name: &str, partition: i32, lag: i64) {
+        if let Some(index) = self.index_of(name)
+            && let Some(standby) = self.standbys.get(&(index, partition))
+        {
+            standby.lag.store(lag.max(0), Ordering::Release);
+        }
+    }
+
+    /// Standby task `id` closed: its copies leave the registry.
+    pub(crate) fn release_standby(&self, id: TaskId) {
+        self.standbys.retain(|(index, partition), _| {
+            !(self.stores[*index].subtopology == Some(id.subtopology) && *partition == id.partition)
+        });
+        self.changed();
+    }
+
+    /// Every `(store index, partition)` this process keeps a standby copy of, sorted.
+    pub fn standby_partitions(&self) -> Vec<(usize, i32)> {
+        let mut all: Vec<_> = self.standbys.iter().map(|e| *e.key()).collect();
+        all.sort_unstable();
+        all
+    }
+
+    /// The standby copy of `partition` of store `index`, if this process keeps one.
+    pub fn standby(&self, index: usize, partition: i32) -> Option<StandbyPartition> {
+        self.standbys.get(&(index, partition)).map(|s| s.clone())
     }
 
     /// Registers the store of a global table (restoring until [`StoreRegistry::activate_global`]).

@@ -63,6 +63,18 @@ impl KafkaChangelogReader {
         })
     }
 
+    /// The end of `topic`/`partition` now (its high watermark): how far a standby reading
+    /// it has to go.
+    ///
+    /// # Errors
+    /// When the broker does not answer in time.
+    pub(crate) fn end_offset(&self, topic: &str, partition: i32) -> Result<i64, StreamsError> {
+        self.consumer
+            .fetch_watermarks(topic, partition, Duration::from_secs(10))
+            .map(|(_, high)| high)
+            .map_err(kafka_error("read the end offset of a changelog"))
+    }
+
     /// Moves to `topic`/`partition` at `from`, unless a read in progress is already there.
     /// A partition whose end was reached is assigned again, so that records written since
     /// are not missed by a later restoration.

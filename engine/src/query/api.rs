@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 
-use crate::discovery::{Directory, HostedPartition, StoreRegistry};
+use crate::discovery::{Directory, HostedPartition, StandbyPartition, StoreRegistry};
 use crate::metrics::Metrics;
 use crate::query::error::ApiError;
 use crate::query::forward::{FORWARDED_HEADER, Peers};
@@ -23,6 +23,8 @@ pub(crate) struct Api {
     pub(crate) peers: Peers,
     /// Whether the instance is running with nothing restoring.
     pub(crate) ready: Box<dyn Fn() -> bool + Send + Sync>,
+    /// `acceptable.recovery.lag`: how far behind a standby may answer stale reads.
+    pub(crate) acceptable_recovery_lag: u64,
 }
 
 /// A store of the application, as a request names it.
@@ -130,6 +132,46 @@ impl Api {
                     self.peers.get(&owner, path, None).await?,
                 ))
             }
+        }
+    }
+
+    /// The standby copy of `partition` of `store` kept here, for a read that accepts a
+    /// stale answer (`?allow_stale=true`) where this instance does not host the partition
+    /// active; `None` when it keeps no copy.
+    ///
+    /// # Errors
+    /// [`ApiError::Unavailable`] when the copy is further behind than
+    /// `acceptable.recovery.lag` (or its lag is not known yet).
+    pub(crate) fn standby_here(
+        &self,
+        store: &Store<'_>,
+        partition: i32,
+    ) -> Result<Option<StandbyPartition>, ApiError> {
+        if self
+            .registry
+            .hosted(store.index, partition)
+            .is_some_and(|h| !h.restoring)
+        {
+            return Ok(None);
+        }
+        let Some(standby) = self.registry.standby(store.index, partition) else {
+            return Ok(None);
+        };
+        match standby.lag() {
+            i64::MAX => Err(ApiError::Unavailable(format!(
+                "the standby of partition {partition} of store `{}` on {} has not measured its lag yet",
+                store.spec.name(),
+                self.address
+            ))),
+            lag if lag as u64 > self.acceptable_recovery_lag => {
+                Err(ApiError::Unavailable(format!(
+                    "the standby of partition {partition} of store `{}` on {} is {lag} records behind (acceptable.recovery.lag = {})",
+                    store.spec.name(),
+                    self.address,
+                    self.acceptable_recovery_lag
+                )))
+            }
+            _ => Ok(Some(standby)),
         }
     }
 

@@ -25,6 +25,8 @@ pub(crate) struct ServerParts {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) token: Option<String>,
     pub(crate) ready: Box<dyn Fn() -> bool + Send + Sync>,
+    /// `acceptable.recovery.lag`: how far behind a standby may answer stale reads.
+    pub(crate) acceptable_recovery_lag: u64,
 }
 
 /// A running HTTP server.
@@ -71,6 +73,7 @@ impl QueryServer {
             peers: Peers::new(parts.token.clone()),
             token: parts.token,
             ready: parts.ready,
+            acceptable_recovery_lag: parts.acceptable_recovery_lag,
         });
         let router = routes::router(&api)
             .layer(middleware::from_fn_with_state(api.clone(), authorize))

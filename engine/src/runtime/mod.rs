@@ -2,6 +2,7 @@
 //! stream threads that each own a consumer, a producer and their tasks.
 
 mod global;
+mod standby;
 mod streams;
 mod thread;
 

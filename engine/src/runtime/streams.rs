@@ -14,6 +14,7 @@ use crate::metrics::Metrics;
 use crate::names::instances_topic;
 use crate::query::{QueryServer, ServerParts};
 use crate::runtime::global::{GlobalParts, GlobalThread};
+use crate::runtime::standby::{StandbyControl, StandbyParts, StandbyThread};
 use crate::runtime::thread::{StreamThread, ThreadEvents, ThreadFailureResponse, ThreadShared};
 use crate::task::TaskOptions;
 use crate::topology::Topology;
@@ -158,6 +159,10 @@ pub struct KafkaStreams {
     state_lock: Option<File>,
     /// Keeps the global tables' stores up to date, when the topology has any.
     global_thread: Option<GlobalThread>,
+    /// Hands tasks' state over between standby copies and the stream threads.
+    standby_control: Arc<StandbyControl>,
+    /// Keeps standby copies, when `num.standby.replicas` is above 0.
+    standby_thread: Option<StandbyThread>,
 }
 
 /// Locks the application's state directory for this instance.
@@ -236,6 +241,8 @@ impl KafkaStreams {
             threads: Vec::new(),
             state_lock: None,
             global_thread: None,
+            standby_control: Arc::default(),
+            standby_thread: None,
         }
     }
 
@@ -310,6 +317,7 @@ impl KafkaStreams {
                 directory: self.directory.clone(),
                 metrics: self.metrics.clone(),
                 token: self.config.query_auth_token.clone(),
+                acceptable_recovery_lag: self.config.acceptable_recovery_lag,
                 ready: Box::new(move || {
                     lifecycle.get() == StreamsState::Running && !registry.any_restoring()
                 }),
@@ -340,6 +348,14 @@ impl KafkaStreams {
                     "the instance is {:?}; only a created instance can start",
                     self.state()
                 ),
+            });
+        }
+        if self.config.num_standby_replicas > 0 && self.config.application_server.is_none() {
+            return Err(StreamsError::Config {
+                key: "num.standby.replicas".into(),
+                reason: "standby replicas are placed through the instance directory, which \
+                         needs `application.server`; set it, or set `num.standby.replicas = 0`"
+                    .into(),
             });
         }
         let state_lock = lock_state_dir(&self.config)?;
@@ -375,6 +391,7 @@ impl KafkaStreams {
             registry: self.registry.clone(),
             metrics: self.metrics.clone(),
             process_id: process_id(&self.config)?,
+            standbys: self.standby_control.clone(),
         };
         for index in 0..self.config.num_stream_threads.max(1) {
             let thread = StreamThread::spawn(
@@ -385,6 +402,19 @@ impl KafkaStreams {
                 shared.clone(),
             )?;
             self.threads.push(thread);
+        }
+        if let Some(address) = self.server_address()
+            && self.config.num_standby_replicas > 0
+        {
+            self.standby_thread = Some(StandbyThread::start(StandbyParts {
+                topology: self.topology.clone(),
+                config: self.config.clone(),
+                options,
+                registry: self.registry.clone(),
+                directory: self.directory.clone(),
+                control: self.standby_control.clone(),
+                address: address.to_string(),
+            })?);
         }
         Ok(())
     }
@@ -427,6 +457,9 @@ impl KafkaStreams {
             if result.is_ok() {
                 result = Err(e);
             }
+        }
+        if let Some(mut standbys) = self.standby_thread.take() {
+            standbys.stop();
         }
         // The threads released their stores (subscriptions ended with `moved`); now leave
         // the directory and stop answering.

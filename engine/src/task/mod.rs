@@ -5,6 +5,7 @@ mod global_store;
 mod memory_log;
 mod options;
 mod restore;
+mod standby;
 mod state_manager;
 mod stream_task;
 
@@ -12,4 +13,5 @@ pub use global_store::GlobalStore;
 pub use memory_log::{LogEntry, MemoryLog};
 pub use options::TaskOptions;
 pub use restore::{ChangelogReader, RestoreRecord, RestoreReport, StoreRestore};
+pub(crate) use standby::{StandbyTask, standby_stores};
 pub use stream_task::StreamTask;

@@ -31,8 +31,9 @@ pub struct TaskOptions {
     /// Read handles of the global tables' stores, in topology order (empty until they are
     /// open).
     pub(crate) globals: Arc<Vec<Arc<ValueReader>>>,
-    /// Under exactly-once, local state is checkpointed only when a task closes cleanly
-    /// (see [`StreamTask::checkpoint`](crate::task::StreamTask::checkpoint)).
+    /// Under exactly-once, stores hold their uncommitted writes in memory, and local state
+    /// and its checkpoint advance only after the transaction commits (see
+    /// [`StreamTask::complete_commit`](crate::task::StreamTask::complete_commit)).
     pub(crate) exactly_once: bool,
 }
 

@@ -46,6 +46,9 @@ pub(crate) struct StateManager {
     checkpoint: Checkpoint,
     fallback: Option<String>,
     stores: Vec<ManagedStore>,
+    /// Whether restoration goes on past the end it reached (a standby reading its
+    /// changelogs continuously); each round's records are then logged at debug level only.
+    reading_on: bool,
 }
 
 impl StateManager {
@@ -122,6 +125,7 @@ impl StateManager {
             checkpoint: checkpoint.unwrap_or_default(),
             fallback,
             stores,
+            reading_on: false,
         };
         Ok((manager, entries))
     }
@@ -166,7 +170,9 @@ impl StateManager {
                 )?;
                 let Some(last) = batch.last() else {
                     progress.done = true;
-                    if progress.records > 0 {
+                    if self.reading_on {
+                        tracing::debug!(store = %managed.entry.spec.name, %topic, partition = self.partition, records = progress.records, "standby caught up");
+                    } else if progress.records > 0 {
                         tracing::info!(store = %managed.entry.spec.name, %topic, partition = self.partition, from = progress.from, records = progress.records, "restored");
                     }
                     break;
@@ -182,6 +188,33 @@ impl StateManager {
             }
         }
         Ok(true)
+    }
+
+    /// Lets restoration read on past the end it reached: the next
+    /// [`StateManager::restore_step`] applies what was written to the changelogs since (a
+    /// standby task keeps its copy warm this way).
+    pub(crate) fn read_on(&mut self) {
+        self.reading_on = true;
+        for progress in self.stores.iter_mut().filter_map(|m| m.restore.as_mut()) {
+            progress.done = false;
+            progress.records = 0;
+        }
+    }
+
+    /// Each logged store's name, changelog topic and the offset its local state reflects
+    /// (where restoration stands, or the checkpoint before it starts).
+    pub(crate) fn positions(&self) -> Vec<(&str, &str, i64)> {
+        self.stores
+            .iter()
+            .filter_map(|m| {
+                let topic = m.changelog.as_deref()?;
+                let next = match &m.restore {
+                    Some(progress) => progress.next,
+                    None => self.checkpoint.get(topic, self.partition).unwrap_or(0),
+                };
+                Some((m.entry.spec.name.as_str(), topic, next))
+            })
+            .collect()
     }
 
     /// Records restored so far, over all stores.

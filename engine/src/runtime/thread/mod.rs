@@ -21,6 +21,7 @@ use crate::kafka::{
     ClientRole, KafkaChangelogReader, KafkaCollector, client_config, kafka_error, raw_record,
 };
 use crate::metrics::Metrics;
+use crate::runtime::standby::StandbyControl;
 use crate::task::TaskOptions;
 use crate::topology::Topology;
 use rebalance::{MANAGER, RebalanceContext};
@@ -78,6 +79,8 @@ pub(crate) struct ThreadShared {
     /// Identifies the instance (kept in its state directory across restarts), for the
     /// threads' transactional ids under exactly-once.
     pub(crate) process_id: String,
+    /// Hands a task's state over from a standby copy to the thread that opens the task.
+    pub(crate) standbys: Arc<StandbyControl>,
 }
 
 /// A running stream thread.
@@ -181,6 +184,7 @@ fn run(
         KafkaChangelogReader::new(config)?,
         shared.registry.clone(),
         shared.metrics.clone(),
+        shared.standbys.clone(),
     );
     let topics = manager.source_topics();
     MANAGER.set(Some(manager));

@@ -14,6 +14,7 @@ use crate::error::StreamsError;
 use crate::kafka::{KafkaChangelogReader, KafkaCollector};
 use crate::metrics::{Metrics, TaskMetricHandles};
 use crate::record::RawRecord;
+use crate::runtime::standby::StandbyControl;
 use crate::task::{StreamTask, TaskOptions};
 use crate::task_id::TaskId;
 use crate::topology::Topology;
@@ -37,6 +38,8 @@ pub(crate) struct TaskManager {
     /// Where queries find the tasks' stores.
     registry: Arc<StoreRegistry>,
     metrics: Arc<Metrics>,
+    /// Takes a task's state over from a standby copy of it on this instance.
+    standbys: Arc<StandbyControl>,
     /// Metric handles of every task, restoring ones included.
     task_metrics: HashMap<TaskId, TaskMetricHandles>,
     /// When the tasks last committed.
@@ -65,6 +68,7 @@ impl TaskManager {
         reader: KafkaChangelogReader,
         registry: Arc<StoreRegistry>,
         metrics: Arc<Metrics>,
+        standbys: Arc<StandbyControl>,
     ) -> Self {
         let sources = topology
             .subtopologies()
@@ -86,6 +90,7 @@ impl TaskManager {
             progress_logged: Instant::now(),
             registry,
             metrics,
+            standbys,
             task_metrics: HashMap::new(),
             last_commit: Instant::now(),
             failure: None,
@@ -110,7 +115,9 @@ impl TaskManager {
     fn ensure_task(&mut self, id: TaskId) -> Result<&mut StreamTask, StreamsError> {
         if !self.tasks.contains_key(&id) && !self.restoring.contains_key(&id) {
             let collector = Box::new(self.collector.clone());
-            let task = StreamTask::new(&self.topology, id, &self.options, collector)?;
+            self.standbys.claim(id)?;
+            let task = StreamTask::new(&self.topology, id, &self.options, collector)
+                .inspect_err(|_| self.standbys.release(id))?;
             self.registry.host(id, task.queryable_stores());
             self.task_metrics.insert(id, self.metrics.task(id));
             self.metrics.restoring(1);
@@ -340,6 +347,7 @@ impl TaskManager {
                 self.metrics.task_closed(&handles);
             }
             task.close();
+            self.standbys.release(id);
         }
     }
 }
