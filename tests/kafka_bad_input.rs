@@ -143,3 +143,99 @@ fn log_and_continue_skips_the_record_and_keeps_counting() {
     assert_eq!(streams.state(), StreamsState::Running);
     streams.close(Duration::from_secs(30)).unwrap();
 }
+
+/// The word count over three lines, the middle one a single 5 MB word: too large for the
+/// repartition topic's producer (`message.max.bytes` 1 MB by default).
+fn huge_line_setup(handler: &str) -> (StreamsConfig, String, String, tempfile::TempDir) {
+    let app = support::unique("huge");
+    let (config, state) = support::streams_config(
+        &app,
+        &[
+            ("commit.interval.ms", "200"),
+            ("production.exception.handler", handler),
+        ],
+    );
+    let (lines, out) = (format!("{app}-lines"), format!("{app}-counts"));
+    let admin = TopicAdmin::new(&config).unwrap();
+    admin.create_topic(&lines, 1, &[]).unwrap();
+    admin.create_topic(&out, 1, &[]).unwrap();
+    let mut big = config.clone();
+    big.set("producer.message.max.bytes", "10000000").unwrap();
+    let mut producer = KafkaCollector::new(&big).unwrap();
+    let huge = "x".repeat(5 << 20);
+    for (i, line) in ["alpha beta", huge.as_str(), "beta gamma"]
+        .iter()
+        .enumerate()
+    {
+        producer
+            .send(OutgoingRecord {
+                topic: &lines,
+                partition: 0,
+                key: None,
+                value: Some(line.as_bytes()),
+                timestamp: i as i64,
+                headers: &Vec::new(),
+            })
+            .unwrap();
+    }
+    producer.flush().unwrap();
+    (config, lines, out, state)
+}
+
+#[test]
+fn a_record_too_large_to_write_stops_the_instance_by_default_and_is_dropped_with_continue() {
+    let (config, lines, out, _state) = huge_line_setup("fail");
+    let topology = tributary::topologies::word_count(&lines, &out).unwrap();
+    let mut streams = KafkaStreams::new(topology, config);
+    streams.start().unwrap();
+    assert!(
+        wait_for(Duration::from_secs(60), || streams.state()
+            == StreamsState::Error),
+        "the instance must fail"
+    );
+    let err = streams
+        .close(Duration::from_secs(30))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("repartition") && err.contains("production.exception.handler"),
+        "the error names the topic and the handler: {err}"
+    );
+
+    let (config, lines, out, _state) = huge_line_setup("continue");
+    let topology = tributary::topologies::word_count(&lines, &out).unwrap();
+    let mut streams = KafkaStreams::new(topology, config.clone());
+    streams.start().unwrap();
+    let mut reader = KafkaChangelogReader::new(&config).unwrap();
+    let mut counts = BTreeMap::new();
+    let mut from = 0;
+    let counted = wait_for(Duration::from_secs(60), || {
+        for record in reader.read_batch(&out, 0, from, 100).unwrap() {
+            from = record.offset + 1;
+            counts.insert(
+                String::from_utf8(record.key).unwrap(),
+                i64::from_be_bytes(record.value.unwrap().try_into().unwrap()),
+            );
+        }
+        counts.get("gamma") == Some(&1)
+    });
+    assert!(
+        counted,
+        "the lines around the huge one are counted: {counts:?}"
+    );
+    let expected: BTreeMap<String, i64> = [("alpha", 1), ("beta", 2), ("gamma", 1)]
+        .map(|(w, n)| (w.to_owned(), n))
+        .into();
+    assert_eq!(counts, expected, "the huge word is dropped, nothing else");
+    assert_eq!(streams.state(), StreamsState::Running);
+    let skipped = "tributary_task_records_skipped_total{reason=\"production\",task=\"0_0\"} 1";
+    assert!(
+        wait_for(Duration::from_secs(10), || streams
+            .metrics()
+            .render(&streams.stores())
+            .contains(skipped)),
+        "the dropped record is counted:\n{}",
+        streams.metrics().render(&streams.stores())
+    );
+    streams.close(Duration::from_secs(30)).unwrap();
+}

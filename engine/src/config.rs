@@ -17,6 +17,33 @@ pub enum DeserializationHandler {
     LogAndContinue,
 }
 
+/// What a task does with a record whose processing fails: a processor (or a fallible DSL
+/// function such as [`KStream::try_map_values`](crate::dsl::KStream::try_map_values))
+/// returned an error, or a user function panicked (`processing.exception.handler`,
+/// KIP-1033).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProcessingHandler {
+    /// Stop the task with an error naming the record's topic, partition and offset (the
+    /// default).
+    #[default]
+    Fail,
+    /// Log the error with the record's coordinates, count it, and continue with the next
+    /// record. What the record's processing forwarded before it failed stays forwarded.
+    LogAndContinue,
+}
+
+/// What a task does with a record it cannot write to a sink or repartition topic: the
+/// producer refuses it (too large for `message.max.bytes`, say) or a sink serde cannot
+/// serialize it (`production.exception.handler`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProductionHandler {
+    /// Stop the task with the error (the default).
+    #[default]
+    Fail,
+    /// Log the record's topic and the reason, count it, and go on without it.
+    Continue,
+}
+
 /// When a record's effects count as done (`processing.guarantee`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ProcessingGuarantee {
@@ -51,6 +78,8 @@ pub enum ProcessingGuarantee {
 /// | `query.auth.token` | [`StreamsConfig::query_auth_token`] | none |
 /// | `default.deserialization.exception.handler` | [`StreamsConfig::deserialization_handler`] | `fail` (or `log_and_continue`) |
 /// | `default.invalid.timestamp.handler` | [`StreamsConfig::invalid_timestamp_handler`] | `fail` (or `log_and_skip`) |
+/// | `processing.exception.handler` | [`StreamsConfig::processing_handler`] | `fail` (or `log_and_continue`) |
+/// | `production.exception.handler` | [`StreamsConfig::production_handler`] | `fail` (or `continue`) |
 /// | `consumer.<key>`, `producer.<key>`, `admin.<key>` | passed to librdkafka for that client | |
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamsConfig {
@@ -88,6 +117,10 @@ pub struct StreamsConfig {
     pub deserialization_handler: DeserializationHandler,
     /// What to do with records without a valid timestamp.
     pub invalid_timestamp_handler: InvalidTimestampHandler,
+    /// What to do with records whose processing fails.
+    pub processing_handler: ProcessingHandler,
+    /// What to do with output records the producer refuses or a sink cannot serialize.
+    pub production_handler: ProductionHandler,
     /// Where this instance serves interactive queries, `host:port`, as the other instances
     /// reach it (port 0 picks a free port; `none` turns the server off).
     pub application_server: Option<String>,
@@ -120,6 +153,8 @@ impl StreamsConfig {
             acceptable_recovery_lag: 10_000,
             deserialization_handler: DeserializationHandler::Fail,
             invalid_timestamp_handler: InvalidTimestampHandler::Fail,
+            processing_handler: ProcessingHandler::Fail,
+            production_handler: ProductionHandler::Fail,
             application_server: Some("127.0.0.1:8080".to_owned()),
             query_auth_token: None,
             consumer: BTreeMap::new(),
@@ -281,6 +316,28 @@ impl StreamsConfig {
                     };
                 }
             }
+            "processing.exception.handler" => {
+                self.processing_handler = match value {
+                    "fail" => ProcessingHandler::Fail,
+                    "log_and_continue" => ProcessingHandler::LogAndContinue,
+                    other => {
+                        return Err(bad(format!(
+                            "`{other}` is not a handler; use `fail` or `log_and_continue`"
+                        )));
+                    }
+                }
+            }
+            "production.exception.handler" => {
+                self.production_handler = match value {
+                    "fail" => ProductionHandler::Fail,
+                    "continue" => ProductionHandler::Continue,
+                    other => {
+                        return Err(bad(format!(
+                            "`{other}` is not a handler; use `fail` or `continue`"
+                        )));
+                    }
+                }
+            }
             "default.deserialization.exception.handler" => {
                 self.deserialization_handler = match value {
                     "fail" => DeserializationHandler::Fail,
@@ -335,6 +392,8 @@ impl StreamsConfig {
         "query.auth.token",
         "default.deserialization.exception.handler",
         "default.invalid.timestamp.handler",
+        "processing.exception.handler",
+        "production.exception.handler",
     ];
 }
 

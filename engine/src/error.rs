@@ -226,8 +226,25 @@ pub enum StreamsError {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
+    /// Processing a record failed (a processor's error, or a panic in a user function),
+    /// with the record's coordinates; `processing.exception.handler` decides whether the
+    /// task stops on it.
+    #[error(
+        "processing the record at topic `{topic}` partition {partition} offset {offset} failed: {source} \
+         (set `processing.exception.handler = log_and_continue` to skip such records)"
+    )]
+    ProcessingFailed {
+        /// The source topic.
+        topic: String,
+        /// The source partition.
+        partition: i32,
+        /// The record's offset.
+        offset: i64,
+        /// What failed.
+        source: Box<StreamsError>,
+    },
     /// The producer refused a record (too large, say, or the producer has failed).
-    #[error("cannot write to topic `{topic}`: {error}")]
+    #[error("cannot write to topic `{topic}`: {error}{}", rejected_hint(error))]
     Produce {
         /// The topic.
         topic: String,
@@ -332,11 +349,36 @@ impl StreamsError {
         })
     }
 
+    /// Whether this is an output record that can never be written as it is: the producer
+    /// refused it (too large, invalid) or a sink could not serialize it. The production
+    /// handler may skip it; retrying would fail the same way.
+    pub fn is_record_rejected(&self) -> bool {
+        match self {
+            Self::Serialization { .. } => true,
+            Self::Produce { error, .. } => !rejected_hint(error).is_empty(),
+            _ => false,
+        }
+    }
+
     fn kafka_failure(&self) -> Option<&KafkaFailure> {
         match self {
             Self::Kafka { error, .. } | Self::Produce { error, .. } => Some(error),
             _ => None,
         }
+    }
+}
+
+/// What to do about a record the producer refuses for good (see
+/// [`StreamsError::is_record_rejected`]); nothing for other failures.
+fn rejected_hint(error: &KafkaFailure) -> &'static str {
+    use RDKafkaErrorCode::*;
+    match error.code {
+        Some(MessageSizeTooLarge | MessageBatchTooLarge | InvalidRecord | InvalidMessage) => {
+            " (the record can never be written as it is; raise `producer.message.max.bytes` \
+             and the topic's `max.message.bytes`, or set `production.exception.handler = \
+             continue` to drop such records from sink and repartition topics)"
+        }
+        _ => "",
     }
 }
 

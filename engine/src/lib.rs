@@ -72,7 +72,10 @@ pub mod time;
 pub mod topology;
 pub mod window;
 
-pub use config::{DeserializationHandler, ProcessingGuarantee, StreamsConfig};
+pub use config::{
+    DeserializationHandler, ProcessingGuarantee, ProcessingHandler, ProductionHandler,
+    StreamsConfig,
+};
 pub use driver::TopologyTestDriver;
 pub use dsl::StreamsBuilder;
 pub use error::{KafkaFailure, RecordPart, StreamsError, TopologyError};

@@ -225,6 +225,16 @@ impl Metrics {
                 counted.skipped_invalid_timestamp,
                 before.skipped_invalid_timestamp,
             ),
+            (
+                "processing",
+                counted.skipped_processing,
+                before.skipped_processing,
+            ),
+            (
+                "production",
+                counted.skipped_production,
+                before.skipped_production,
+            ),
         ] {
             if now > then {
                 self.skipped

@@ -325,6 +325,8 @@ impl TopologyTestDriver {
                     + m.skipped_invalid_timestamp,
                 dropped_late: a.dropped_late + m.dropped_late,
                 dropped_null: a.dropped_null + m.dropped_null,
+                skipped_processing: a.skipped_processing + m.skipped_processing,
+                skipped_production: a.skipped_production + m.skipped_production,
                 punctuations: a.punctuations + m.punctuations,
             })
     }

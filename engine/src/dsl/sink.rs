@@ -4,6 +4,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use crate::config::ProductionHandler;
 use crate::error::{RecordPart, StreamsError};
 use crate::partitioner::partition_for;
 use crate::processor::node::{Factory, Node, NodeRef, node_factory};
@@ -24,6 +25,23 @@ struct Sink<K, V> {
 
 impl<K, V> Node<K, V> for Sink<K, V> {
     fn process(&mut self, cx: &mut TaskContext, record: Record<K, V>) -> Result<(), StreamsError> {
+        match self.write(cx, record) {
+            Err(error)
+                if error.is_record_rejected()
+                    && cx.production_handler == ProductionHandler::Continue =>
+            {
+                tracing::warn!(task = %cx.task_id, topic = %self.topic, offset = cx.offset, %error, "dropping an output record that cannot be written (production.exception.handler = continue)");
+                cx.metrics.skipped_production += 1;
+                Ok(())
+            }
+            written => written,
+        }
+    }
+}
+
+impl<K, V> Sink<K, V> {
+    /// Serializes, partitions and sends `record`.
+    fn write(&self, cx: &mut TaskContext, record: Record<K, V>) -> Result<(), StreamsError> {
         let error = |part| {
             let topic = self.topic.clone();
             move |source| StreamsError::Serialization {

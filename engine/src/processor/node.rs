@@ -326,6 +326,43 @@ where
     })
 }
 
+/// A factory for a stateless node running `f`, which is also given the node's name (for
+/// the errors of a fallible user function, see [`user_failure`]).
+pub(crate) fn named_stateless<Ki: 'static, Vi: 'static, Ko: 'static, Vo: 'static, F>(
+    f: F,
+) -> Factory
+where
+    F: Fn(&str, &mut TaskContext, &Forward<Ko, Vo>, Record<Ki, Vi>) -> Result<(), StreamsError>
+        + Send
+        + Sync
+        + 'static,
+{
+    let f = Arc::new(f);
+    node_factory::<Ki, Vi, Ko, Vo>(move |icx, forward| {
+        let (f, name) = (f.clone(), icx.meta.name.clone());
+        let named = move |cx: &mut TaskContext, forward: &Forward<Ko, Vo>, record| {
+            f(&name, cx, forward, record)
+        };
+        Ok(Rc::new(RefCell::new(FnNode {
+            f: Arc::new(named),
+            forward,
+        })) as NodeRef<Ki, Vi>)
+    })
+}
+
+/// The error a fallible user function of node `node` returned, as a processing error
+/// (what `processing.exception.handler` decides about).
+pub(crate) fn user_failure(
+    node: &str,
+    error: impl std::error::Error + Send + Sync + 'static,
+) -> StreamsError {
+    StreamsError::Processor {
+        processor: node.to_owned(),
+        message: error.to_string(),
+        source: Some(Box::new(error)),
+    }
+}
+
 /// A factory for a node that passes every record on: where the outputs of several nodes
 /// meet (merged streams, the two sides of a join).
 pub(crate) fn passthrough<K: Clone + 'static, V: Clone + 'static>() -> Factory {

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::collector::RecordCollector;
 use super::schedule::{PunctuationType, Schedule, ScheduleId};
+use crate::config::ProductionHandler;
 use crate::record::Headers;
 use crate::store::StoreEntry;
 use crate::task_id::TaskId;
@@ -31,6 +32,12 @@ pub struct TaskMetrics {
     /// `None` key of an aggregation or table, or a `None` value of a stream aggregation, as
     /// Kafka Streams skips them.
     pub dropped_null: u64,
+    /// Records skipped because their processing failed or panicked (with the
+    /// log-and-continue processing handler).
+    pub skipped_processing: u64,
+    /// Output records dropped because the producer refused them or a sink could not
+    /// serialize them (with the continue production handler).
+    pub skipped_production: u64,
     /// Punctuations run.
     pub punctuations: u64,
 }
@@ -58,6 +65,8 @@ pub struct TaskContext {
     /// Whether a skipped null record was logged as a warning yet (later ones are counted
     /// and logged at debug level, so a keyless topic does not flood the log).
     pub(crate) warned_null: bool,
+    /// What a sink does with a record it cannot write.
+    pub(crate) production_handler: ProductionHandler,
 }
 
 /// Stream time before any record was seen.

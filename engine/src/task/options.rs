@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tributary_state::{MemoryBudget, ValueReader};
 
-use crate::config::{DeserializationHandler, StreamsConfig};
+use crate::config::{DeserializationHandler, ProcessingHandler, ProductionHandler, StreamsConfig};
 use crate::time::InvalidTimestampHandler;
 use crate::topology::Topology;
 
@@ -24,6 +24,10 @@ pub struct TaskOptions {
     pub(crate) budget: MemoryBudget,
     /// What to do with records that cannot be deserialized.
     pub(crate) deserialization_handler: DeserializationHandler,
+    /// What to do with records whose processing fails.
+    pub(crate) processing_handler: ProcessingHandler,
+    /// What to do with output records that cannot be written.
+    pub(crate) production_handler: ProductionHandler,
     /// What to do with records whose timestamp is missing or negative.
     pub(crate) invalid_timestamp_handler: InvalidTimestampHandler,
     /// Partition counts of every topic the task reads or writes (resolved names).
@@ -58,6 +62,8 @@ impl TaskOptions {
             cache_max_bytes: config.cache_max_bytes / tasks,
             budget: MemoryBudget::new(config.memory_budget_bytes),
             deserialization_handler: config.deserialization_handler,
+            processing_handler: config.processing_handler,
+            production_handler: config.production_handler,
             invalid_timestamp_handler: config.invalid_timestamp_handler,
             partitions: Arc::new(partitions),
             globals: Arc::default(),

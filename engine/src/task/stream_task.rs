@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tributary_state::{ChangeFeed, ReadOnlyKeyValueStore};
 
-use crate::config::DeserializationHandler;
+use crate::config::{DeserializationHandler, ProcessingHandler};
 use crate::error::StreamsError;
 use crate::processor::PunctuationType;
 use crate::processor::RecordCollector;
@@ -47,6 +47,7 @@ pub struct StreamTask {
     state: StateManager,
     handler: DeserializationHandler,
     timestamp_handler: InvalidTimestampHandler,
+    processing_handler: ProcessingHandler,
     initialized: bool,
     /// Under exactly-once the stores hold each transaction's writes until it commits (see
     /// [`StreamTask::complete_commit`]).
@@ -141,6 +142,7 @@ impl StreamTask {
             value_buf: Vec::new(),
             metrics: TaskMetrics::default(),
             warned_null: false,
+            production_handler: options.production_handler,
         };
         Ok(Self {
             id,
@@ -150,6 +152,7 @@ impl StreamTask {
             state,
             handler: options.deserialization_handler,
             timestamp_handler: options.invalid_timestamp_handler,
+            processing_handler: options.processing_handler,
             initialized: false,
             exactly_once: options.exactly_once,
             replay: Vec::new(),
@@ -295,7 +298,20 @@ impl StreamTask {
             self.cx.metrics.processed += 1;
             done += 1;
             let source = queue.source.clone();
-            let outcome = source.borrow_mut().process_raw(&mut self.cx, &raw)?;
+            let outcome = match process_guarded(&source, &mut self.cx, &raw) {
+                Ok(outcome) => outcome,
+                Err(error @ StreamsError::ProcessingFailed { .. }) => {
+                    match self.processing_handler {
+                        ProcessingHandler::Fail => return Err(error),
+                        ProcessingHandler::LogAndContinue => {
+                            tracing::warn!(task = %self.id, %error, "skipping a record whose processing failed");
+                            self.cx.metrics.skipped_processing += 1;
+                            SourceOutcome::Processed
+                        }
+                    }
+                }
+                Err(error) => return Err(error),
+            };
             if let SourceOutcome::Undeserializable(err) = outcome {
                 match self.handler {
                     DeserializationHandler::Fail => return Err(err),
@@ -478,4 +494,39 @@ impl StreamTask {
             })
             .collect()
     }
+}
+
+/// Runs `raw` through `source` and what follows it. A processor's error and a panic in a
+/// user function become [`StreamsError::ProcessingFailed`] with the record's coordinates,
+/// for the processing handler; the engine's own failures (stores, Kafka) pass unchanged.
+fn process_guarded(
+    source: &SourceRef,
+    cx: &mut TaskContext,
+    raw: &RawRecord,
+) -> Result<SourceOutcome, StreamsError> {
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        source.borrow_mut().process_raw(cx, raw)
+    }));
+    let failure = match result {
+        Ok(Err(error @ StreamsError::Processor { .. })) => error,
+        Ok(other) => return other,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".to_owned());
+            StreamsError::Processor {
+                processor: "a user function".into(),
+                message: format!("panicked: {message}"),
+                source: None,
+            }
+        }
+    };
+    Err(StreamsError::ProcessingFailed {
+        topic: cx.topic.to_string(),
+        partition: cx.partition,
+        offset: cx.offset,
+        source: Box::new(failure),
+    })
 }

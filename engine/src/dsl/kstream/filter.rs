@@ -1,5 +1,5 @@
 use crate::dsl::{Data, KStream};
-use crate::processor::node::{Forward, stateless};
+use crate::processor::node::{Forward, named_stateless, stateless, user_failure};
 use crate::record::Record;
 
 impl<K: Data, V: Data> KStream<K, V> {
@@ -35,6 +35,35 @@ impl<K: Data, V: Data> KStream<K, V> {
         });
         self.derive(
             "filter",
+            factory,
+            self.key_serde.clone(),
+            self.value_serde.clone(),
+            self.repartition_required,
+        )
+    }
+
+    /// Keeps the records for which a fallible `predicate` returns `Ok(true)`. An `Err` is a
+    /// processing error of this node (see [`KStream::try_map_values`]).
+    pub fn try_filter<E>(
+        &self,
+        predicate: impl Fn(&K, &V) -> Result<bool, E> + Send + Sync + 'static,
+    ) -> KStream<K, V>
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let factory = named_stateless(
+            move |node: &str, cx, forward: &Forward<K, V>, record: Record<K, V>| match predicate(
+                &record.key,
+                &record.value,
+            )
+            .map_err(|e| user_failure(node, e))?
+            {
+                true => forward.send(cx, record),
+                false => Ok(()),
+            },
+        );
+        self.derive(
+            "try-filter",
             factory,
             self.key_serde.clone(),
             self.value_serde.clone(),

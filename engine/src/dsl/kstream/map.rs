@@ -1,5 +1,5 @@
 use crate::dsl::{Data, KStream};
-use crate::processor::node::{Forward, stateless};
+use crate::processor::node::{Forward, named_stateless, stateless, user_failure};
 use crate::record::Record;
 
 impl<K: Data, V: Data> KStream<K, V> {
@@ -75,6 +75,61 @@ impl<K: Data, V: Data> KStream<K, V> {
         });
         self.derive(
             "map-values",
+            factory,
+            self.key_serde.clone(),
+            None,
+            self.repartition_required,
+        )
+    }
+
+    /// Replaces each record's value with what a fallible `mapper` returns. An `Err` is a
+    /// processing error of this node: by default it stops the task, naming the record;
+    /// with `processing.exception.handler = log_and_continue` the record is logged,
+    /// counted and skipped.
+    ///
+    /// ```
+    /// # use tributary_engine::dsl::*;
+    /// # use tributary_engine::serde::*;
+    /// # use tributary_engine::{StreamsConfig, TopologyTestDriver};
+    /// let builder = StreamsBuilder::new();
+    /// builder
+    ///     .stream("in", Consumed::with(StringSerde, StringSerde))
+    ///     .try_map_values(|v| v.parse::<i64>())
+    ///     .to("numbers", Produced::with(StringSerde, I64Serde));
+    /// let mut config = StreamsConfig::new("doc");
+    /// config.set("processing.exception.handler", "log_and_continue")?;
+    /// let driver = TopologyTestDriver::new(builder.build()?, config)?;
+    /// let input = driver.input_topic("in", StringSerde, StringSerde)?;
+    /// input.pipe("a".into(), "12".into(), 0)?;
+    /// input.pipe("b".into(), "twelve".into(), 1)?; // logged, counted, skipped
+    /// let out = driver.output_topic("numbers", StringSerde, I64Serde);
+    /// assert_eq!(out.read_key_values()?, vec![("a".to_string(), 12)]);
+    /// assert_eq!(driver.metrics().skipped_processing, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_map_values<V2: Data, E>(
+        &self,
+        mapper: impl Fn(V) -> Result<V2, E> + Send + Sync + 'static,
+    ) -> KStream<K, V2>
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let factory = named_stateless(
+            move |node: &str, cx, forward: &Forward<K, V2>, record: Record<K, V>| {
+                let value = mapper(record.value).map_err(|e| user_failure(node, e))?;
+                forward.send(
+                    cx,
+                    Record {
+                        key: record.key,
+                        value,
+                        timestamp: record.timestamp,
+                        headers: record.headers,
+                    },
+                )
+            },
+        );
+        self.derive(
+            "try-map-values",
             factory,
             self.key_serde.clone(),
             None,

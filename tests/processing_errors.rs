@@ -1,0 +1,135 @@
+//! Records whose processing fails (`processing.exception.handler`, KIP-1033): a fallible
+//! DSL function's error and a panic in a user function are reported with the record's
+//! coordinates and stop the task by default; with `log_and_continue` the record is
+//! skipped and counted and every other record is processed.
+
+use tributary::engine::serde::{I64Serde, StringSerde, nullable};
+use tributary::{
+    Consumed, Grouped, Materialized, Produced, StreamsBuilder, StreamsConfig, StreamsError,
+    TopologyTestDriver,
+};
+
+/// Parses each value as a number (fallibly), drops negative ones with a fallible filter,
+/// panics on 13, and sums the numbers per key.
+fn driver(handler: Option<&str>) -> TopologyTestDriver {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream("numbers", Consumed::with(StringSerde, StringSerde))
+        .try_map_values(|v| v.trim().parse::<i64>())
+        .try_filter(|_, n| match *n {
+            n if n < -1000 => Err(std::io::Error::other(format!("{n} is out of range"))),
+            n => Ok(n >= 0),
+        })
+        .map_values(|n| {
+            assert_ne!(n, 13, "unlucky number");
+            n
+        })
+        .group_by_key(Grouped::with(StringSerde, I64Serde))
+        .reduce(|a, b| a + b, Materialized::named("sums"))
+        .to_stream()
+        .to("sums", Produced::with(StringSerde, nullable(I64Serde)));
+    let mut config = StreamsConfig::new("processing-errors");
+    if let Some(handler) = handler {
+        config.set("processing.exception.handler", handler).unwrap();
+    }
+    TopologyTestDriver::new(builder.build().unwrap(), config).unwrap()
+}
+
+fn values(records: Vec<(String, Option<i64>)>) -> Vec<i64> {
+    records.into_iter().filter_map(|(_, v)| v).collect()
+}
+
+fn failure(driver: &TopologyTestDriver, value: &str, offset_before: usize) -> String {
+    let input = driver
+        .input_topic("numbers", StringSerde, StringSerde)
+        .unwrap();
+    for i in 0..offset_before {
+        input.pipe("k".into(), "1".into(), i as i64).unwrap();
+    }
+    let err = input
+        .pipe("k".into(), value.into(), offset_before as i64)
+        .unwrap_err();
+    assert!(
+        matches!(err, StreamsError::ProcessingFailed { .. }),
+        "a processing failure: {err}"
+    );
+    err.to_string()
+}
+
+#[test]
+fn by_default_a_failed_record_stops_the_task_naming_the_record_and_the_node() {
+    let err = failure(&driver(None), "seven", 2);
+    assert!(
+        err.contains("record at topic `numbers` partition 0 offset 2"),
+        "{err}"
+    );
+    assert!(
+        err.contains("try-map-values") && err.contains("invalid digit"),
+        "{err}"
+    );
+    assert!(
+        err.contains("processing.exception.handler = log_and_continue"),
+        "{err}"
+    );
+
+    let err = failure(&driver(None), "-5000", 0);
+    assert!(
+        err.contains("try-filter") && err.contains("-5000 is out of range"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_panic_in_a_user_function_is_a_processing_error_not_a_dead_thread() {
+    let driver = driver(None);
+    let err = failure(&driver, "13", 1);
+    assert!(
+        err.contains("offset 1") && err.contains("panicked") && err.contains("unlucky number"),
+        "{err}"
+    );
+    // The task is still usable: the next record is processed.
+    driver
+        .input_topic("numbers", StringSerde, StringSerde)
+        .unwrap()
+        .pipe("k".into(), "4".into(), 2)
+        .unwrap();
+    let out = driver.output_topic("sums", StringSerde, nullable(I64Serde));
+    assert_eq!(
+        values(out.read_key_values().unwrap()),
+        vec![1, 5],
+        "1, then 1 + 4: the failed record changed nothing"
+    );
+}
+
+#[test]
+fn log_and_continue_skips_and_counts_failed_records_and_processes_the_rest() {
+    let driver = driver(Some("log_and_continue"));
+    let input = driver
+        .input_topic("numbers", StringSerde, StringSerde)
+        .unwrap();
+    let inputs = ["1", "seven", "2", "13", "-5000", "-3", "4"];
+    for (i, value) in inputs.iter().enumerate() {
+        input.pipe("k".into(), (*value).into(), i as i64).unwrap();
+    }
+    let out = driver.output_topic("sums", StringSerde, nullable(I64Serde));
+    assert_eq!(values(out.read_key_values().unwrap()), vec![1, 3, 7]);
+    let metrics = driver.metrics();
+    assert_eq!(
+        metrics.skipped_processing, 3,
+        "`seven`, 13 and -5000 are skipped; -3 is filtered out"
+    );
+    assert_eq!(metrics.processed, inputs.len() as u64);
+}
+
+#[test]
+fn an_unknown_processing_handler_is_refused_with_the_choices() {
+    let err = StreamsConfig::new("app")
+        .set("processing.exception.handler", "ignore")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("processing.exception.handler")
+            && err.contains("`fail` or `log_and_continue`"),
+        "{err}"
+    );
+}
