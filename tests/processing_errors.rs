@@ -12,6 +12,10 @@ use tributary::{
 /// Parses each value as a number (fallibly), drops negative ones with a fallible filter,
 /// panics on 13, and sums the numbers per key.
 fn driver(handler: Option<&str>) -> TopologyTestDriver {
+    driver_with(handler, &[])
+}
+
+fn driver_with(handler: Option<&str>, settings: &[(&str, &str)]) -> TopologyTestDriver {
     let builder = StreamsBuilder::new();
     builder
         .stream("numbers", Consumed::with(StringSerde, StringSerde))
@@ -31,6 +35,9 @@ fn driver(handler: Option<&str>) -> TopologyTestDriver {
     let mut config = StreamsConfig::new("processing-errors");
     if let Some(handler) = handler {
         config.set("processing.exception.handler", handler).unwrap();
+    }
+    for (key, value) in settings {
+        config.set(key, value).unwrap();
     }
     TopologyTestDriver::new(builder.build().unwrap(), config).unwrap()
 }
@@ -132,4 +139,36 @@ fn an_unknown_processing_handler_is_refused_with_the_choices() {
             && err.contains("`fail` or `log_and_continue`"),
         "{err}"
     );
+}
+
+#[test]
+fn with_a_dead_letter_topic_a_skipped_record_is_kept_there_with_its_error() {
+    let driver = driver_with(
+        Some("log_and_continue"),
+        &[("errors.dead.letter.queue.topic.name", "dead-letters")],
+    );
+    let input = driver
+        .input_topic("numbers", StringSerde, StringSerde)
+        .unwrap();
+    input.pipe("k".into(), "1".into(), 0).unwrap();
+    input.pipe("k".into(), "seven".into(), 1).unwrap();
+    let dead = driver.raw_records("dead-letters");
+    assert_eq!(dead.len(), 1, "one dead letter");
+    let (_, record) = &dead[0];
+    assert_eq!(record.key.as_deref(), Some(&b"k"[..]));
+    assert_eq!(record.value.as_deref(), Some(&b"seven"[..]));
+    let header = |name: &str| {
+        record
+            .headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.clone())
+            .map(|v| String::from_utf8(v).unwrap())
+            .unwrap_or_default()
+    };
+    assert_eq!(header("__streams.errors.offset"), "1");
+    assert_eq!(header("__streams.errors.topic"), "numbers");
+    assert!(header("__streams.errors.exception").ends_with("ProcessingFailed"));
+    assert!(header("__streams.errors.message").contains("invalid digit"));
+    assert_eq!(driver.metrics().dead_lettered, 1);
 }

@@ -80,6 +80,7 @@ pub enum ProcessingGuarantee {
 /// | `default.invalid.timestamp.handler` | [`StreamsConfig::invalid_timestamp_handler`] | `fail` (or `log_and_skip`) |
 /// | `processing.exception.handler` | [`StreamsConfig::processing_handler`] | `fail` (or `log_and_continue`) |
 /// | `production.exception.handler` | [`StreamsConfig::production_handler`] | `fail` (or `continue`) |
+/// | `errors.dead.letter.queue.topic.name` | [`StreamsConfig::dead_letter_topic`] | none |
 /// | `consumer.<key>`, `producer.<key>`, `admin.<key>` | passed to librdkafka for that client | |
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamsConfig {
@@ -121,6 +122,9 @@ pub struct StreamsConfig {
     pub processing_handler: ProcessingHandler,
     /// What to do with output records the producer refuses or a sink cannot serialize.
     pub production_handler: ProductionHandler,
+    /// Where records a handler skips go, with the error in their headers (KIP-1034's
+    /// `errors.dead.letter.queue.topic.name`); none by default.
+    pub dead_letter_topic: Option<String>,
     /// Where this instance serves interactive queries, `host:port`, as the other instances
     /// reach it (port 0 picks a free port; `none` turns the server off).
     pub application_server: Option<String>,
@@ -155,6 +159,7 @@ impl StreamsConfig {
             invalid_timestamp_handler: InvalidTimestampHandler::Fail,
             processing_handler: ProcessingHandler::Fail,
             production_handler: ProductionHandler::Fail,
+            dead_letter_topic: None,
             application_server: Some("127.0.0.1:8080".to_owned()),
             query_auth_token: None,
             consumer: BTreeMap::new(),
@@ -327,6 +332,18 @@ impl StreamsConfig {
                     }
                 }
             }
+            "errors.dead.letter.queue.topic.name" => {
+                if value.is_empty()
+                    || !value
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+                {
+                    return Err(bad(format!(
+                        "`{value}` is not a topic name: use ASCII letters, digits, `.`, `_` or `-`"
+                    )));
+                }
+                self.dead_letter_topic = Some(value.to_owned());
+            }
             "production.exception.handler" => {
                 self.production_handler = match value {
                     "fail" => ProductionHandler::Fail,
@@ -394,6 +411,7 @@ impl StreamsConfig {
         "default.invalid.timestamp.handler",
         "processing.exception.handler",
         "production.exception.handler",
+        "errors.dead.letter.queue.topic.name",
     ];
 }
 
@@ -438,6 +456,20 @@ mod tests {
             err.contains("num.standby.replicas") && err.contains("not a non-negative integer"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_dead_letter_topic_must_be_a_topic_name() {
+        let mut c = StreamsConfig::new("app");
+        assert_eq!(c.dead_letter_topic, None);
+        c.set("errors.dead.letter.queue.topic.name", "app-dlq")
+            .unwrap();
+        assert_eq!(c.dead_letter_topic.as_deref(), Some("app-dlq"));
+        let err = c
+            .set("errors.dead.letter.queue.topic.name", "dead letters")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a topic name"), "{err}");
     }
 
     #[test]

@@ -327,6 +327,7 @@ impl TopologyTestDriver {
                 dropped_null: a.dropped_null + m.dropped_null,
                 skipped_processing: a.skipped_processing + m.skipped_processing,
                 skipped_production: a.skipped_production + m.skipped_production,
+                dead_lettered: a.dead_lettered + m.dead_lettered,
                 punctuations: a.punctuations + m.punctuations,
             })
     }

@@ -38,6 +38,8 @@ pub struct TaskMetrics {
     /// Output records dropped because the producer refused them or a sink could not
     /// serialize them (with the continue production handler).
     pub skipped_production: u64,
+    /// Skipped records written to the dead-letter topic.
+    pub dead_lettered: u64,
     /// Punctuations run.
     pub punctuations: u64,
 }

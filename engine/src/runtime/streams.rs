@@ -361,7 +361,16 @@ impl KafkaStreams {
         let state_lock = lock_state_dir(&self.config)?;
         let app = self.config.application_id.clone();
         let admin = TopicAdmin::new(&self.config)?;
-        let partitions = admin.prepare(&self.topology, &app)?;
+        let mut partitions = admin.prepare(&self.topology, &app)?;
+        if let Some(topic) = &self.config.dead_letter_topic {
+            admin
+                .create_topic(topic, 1, &[])
+                .map_err(|e| StreamsError::Config {
+                    key: "errors.dead.letter.queue.topic.name".into(),
+                    reason: format!("cannot create the dead-letter topic `{topic}`: {e}"),
+                })?;
+            partitions.extend(admin.partition_counts(std::slice::from_ref(topic))?);
+        }
         self.registry
             .set_partitions(&self.topology, &app, &partitions);
         self.start_queries(&admin)?;

@@ -28,6 +28,9 @@ pub struct TaskOptions {
     pub(crate) processing_handler: ProcessingHandler,
     /// What to do with output records that cannot be written.
     pub(crate) production_handler: ProductionHandler,
+    /// The dead-letter topic and its partition count, when records a handler skips are
+    /// kept there.
+    pub(crate) dead_letter: Option<(Arc<str>, i32)>,
     /// What to do with records whose timestamp is missing or negative.
     pub(crate) invalid_timestamp_handler: InvalidTimestampHandler,
     /// Partition counts of every topic the task reads or writes (resolved names).
@@ -64,6 +67,10 @@ impl TaskOptions {
             deserialization_handler: config.deserialization_handler,
             processing_handler: config.processing_handler,
             production_handler: config.production_handler,
+            dead_letter: config.dead_letter_topic.as_ref().map(|topic| {
+                let partitions = partitions.get(topic).copied().unwrap_or(1);
+                (Arc::from(topic.as_str()), partitions)
+            }),
             invalid_timestamp_handler: config.invalid_timestamp_handler,
             partitions: Arc::new(partitions),
             globals: Arc::default(),

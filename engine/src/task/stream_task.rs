@@ -9,11 +9,11 @@ use tributary_state::{ChangeFeed, ReadOnlyKeyValueStore};
 
 use crate::config::{DeserializationHandler, ProcessingHandler};
 use crate::error::StreamsError;
-use crate::processor::PunctuationType;
 use crate::processor::RecordCollector;
 use crate::processor::node::{
     ErasedRef, Factory, InstantiateCx, NodeHooks, SourceOutcome, SourceRef,
 };
+use crate::processor::{OutgoingRecord, PunctuationType};
 use crate::processor::{TaskContext, TaskMetrics, UNKNOWN_TIME};
 use crate::record::{Headers, RawRecord};
 use crate::store::StoreReader;
@@ -48,6 +48,8 @@ pub struct StreamTask {
     handler: DeserializationHandler,
     timestamp_handler: InvalidTimestampHandler,
     processing_handler: ProcessingHandler,
+    /// Where skipped records go (topic, partitions), if anywhere.
+    dead_letter: Option<(Arc<str>, i32)>,
     initialized: bool,
     /// Under exactly-once the stores hold each transaction's writes until it commits (see
     /// [`StreamTask::complete_commit`]).
@@ -153,6 +155,7 @@ impl StreamTask {
             handler: options.deserialization_handler,
             timestamp_handler: options.invalid_timestamp_handler,
             processing_handler: options.processing_handler,
+            dead_letter: options.dead_letter.clone(),
             initialized: false,
             exactly_once: options.exactly_once,
             replay: Vec::new(),
@@ -306,6 +309,12 @@ impl StreamTask {
                         ProcessingHandler::LogAndContinue => {
                             tracing::warn!(task = %self.id, %error, "skipping a record whose processing failed");
                             self.cx.metrics.skipped_processing += 1;
+                            send_dead_letter(
+                                &mut self.cx,
+                                self.dead_letter.as_ref(),
+                                &raw,
+                                &error,
+                            )?;
                             SourceOutcome::Processed
                         }
                     }
@@ -318,6 +327,7 @@ impl StreamTask {
                     DeserializationHandler::LogAndContinue => {
                         tracing::warn!(task = %self.id, error = %err, "skipping a record that cannot be deserialized");
                         self.cx.metrics.skipped_deserialization += 1;
+                        send_dead_letter(&mut self.cx, self.dead_letter.as_ref(), &raw, &err)?;
                     }
                 }
             }
@@ -528,5 +538,56 @@ fn process_guarded(
         partition: cx.partition,
         offset: cx.offset,
         source: Box::new(failure),
+    })
+}
+
+/// Writes the current record `raw`, which a handler skipped because of `error`, to the
+/// dead-letter topic when there is one (KIP-1034): its key, value, timestamp and headers as
+/// read, plus headers naming the error and where the record came from. It goes out with
+/// the task's other output, so it is written before the offset past it is committed (in
+/// the same transaction under exactly-once).
+fn send_dead_letter(
+    cx: &mut TaskContext,
+    dead_letter: Option<&(Arc<str>, i32)>,
+    raw: &RawRecord,
+    error: &StreamsError,
+) -> Result<(), StreamsError> {
+    let Some((topic, partitions)) = dead_letter else {
+        return Ok(());
+    };
+    let kind = format!("{error:?}");
+    let kind = kind.split([' ', '{', '(']).next().unwrap_or("StreamsError");
+    let mut causes = Vec::new();
+    let mut cause = std::error::Error::source(error);
+    while let Some(c) = cause {
+        causes.push(c.to_string());
+        cause = c.source();
+    }
+    let mut headers = cx.headers.clone();
+    for (name, value) in [
+        (
+            "__streams.errors.exception",
+            format!("tributary::StreamsError::{kind}"),
+        ),
+        ("__streams.errors.message", error.to_string()),
+        ("__streams.errors.stacktrace", causes.join("\ncaused by: ")),
+        ("__streams.errors.topic", cx.topic.to_string()),
+        ("__streams.errors.partition", cx.partition.to_string()),
+        ("__streams.errors.offset", cx.offset.to_string()),
+    ] {
+        headers.push((name.to_owned(), Some(value.into_bytes())));
+    }
+    let partition = match &raw.key {
+        Some(key) => crate::partitioner::partition_for(key, *partitions),
+        None => cx.partition % partitions,
+    };
+    cx.metrics.dead_lettered += 1;
+    cx.collector.send(OutgoingRecord {
+        topic,
+        partition,
+        key: raw.key.as_deref(),
+        value: raw.value.as_deref(),
+        timestamp: raw.timestamp,
+        headers: &headers,
     })
 }
