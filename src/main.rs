@@ -2,6 +2,7 @@
 
 mod config_file;
 mod demo;
+mod reset;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -47,6 +48,30 @@ enum Command {
         /// input.
         #[arg(long)]
         users: Option<String>,
+    },
+    /// Replay an application from its inputs: move its consumer group's offsets on the
+    /// input topics back (to the beginning by default), delete its internal changelog,
+    /// repartition and foreign-key topics and its local state on this machine. The next
+    /// start rebuilds every store. Refused while any instance of the application runs.
+    Reset {
+        /// The application's TOML configuration file (the one its workers use).
+        #[arg(long)]
+        config: PathBuf,
+        /// The application's input topics (repeat the flag or separate with commas).
+        #[arg(long, required = true, value_delimiter = ',')]
+        input: Vec<String>,
+        /// Resume from the beginning of each input (the default).
+        #[arg(long, conflicts_with_all = ["to_datetime", "by_duration"])]
+        to_earliest: bool,
+        /// Resume from the first record at or after this time (RFC 3339, UTC).
+        #[arg(long, value_name = "TIME")]
+        to_datetime: Option<String>,
+        /// Resume from this long ago (e.g. `2h`, `30m`).
+        #[arg(long, value_name = "DURATION", conflicts_with = "to_datetime")]
+        by_duration: Option<String>,
+        /// Print what would be done, and do nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Run seed 000's task list: generate task events for many users and project each
     /// user's open tasks and completed count with several stream threads.
@@ -120,6 +145,20 @@ fn main() -> anyhow::Result<()> {
             output,
             users,
         } => run(topology, &config, (&input, &output, users.as_deref()))?,
+        Command::Reset {
+            config,
+            input,
+            to_earliest: _,
+            to_datetime,
+            by_duration,
+            dry_run,
+        } => {
+            let target = reset::Target {
+                datetime: to_datetime.as_deref(),
+                duration: by_duration.as_deref(),
+            };
+            reset::run(&config, &input, &target, dry_run)?;
+        }
         Command::Demo {
             bootstrap_servers,
             users,

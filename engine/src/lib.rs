@@ -90,6 +90,13 @@ pub use window::{
     WindowedSerde,
 };
 
+/// Replaying an application from its inputs, as `tributary reset` does: the group's input
+/// offsets move back, the internal topics holding derived data and the local state are
+/// deleted, and the next start rebuilds every store.
+pub mod reset {
+    pub use crate::kafka::{ResetPlan, ResetTo, apply_reset, plan_reset};
+}
+
 /// Parts of the engine that benchmarks and integration tests drive directly: tasks, the
 /// Kafka clients, internal names. Not part of the documented API; it may change at any time.
 #[doc(hidden)]

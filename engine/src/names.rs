@@ -78,9 +78,46 @@ pub(crate) fn transactional_id(application_id: &str, process_id: &str, index: us
     format!("{application_id}-{process_id}-{index}")
 }
 
+/// Whether `topic` is an internal topic of `application_id` that holds data derived from
+/// its inputs — a changelog, repartition or foreign-key subscription topic — which an
+/// application reset deletes (the next start creates it again).
+pub(crate) fn is_derived_topic(application_id: &str, topic: &str) -> bool {
+    topic
+        .strip_prefix(application_id)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .is_some_and(|rest| {
+            [
+                CHANGELOG,
+                REPARTITION,
+                SUBSCRIPTION_REGISTRATION,
+                SUBSCRIPTION_RESPONSE,
+            ]
+            .iter()
+            .any(|suffix| rest.len() > suffix.len() && rest.ends_with(suffix))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn derived_topics_are_the_internal_ones_with_data() {
+        assert!(is_derived_topic("app", "app-counts-changelog"));
+        assert!(is_derived_topic("app", "app-words-repartition"));
+        assert!(is_derived_topic(
+            "app",
+            "app-fk-subscription-registration-topic"
+        ));
+        assert!(is_derived_topic(
+            "app",
+            "app-fk-subscription-response-topic"
+        ));
+        assert!(!is_derived_topic("app", "app-instances"));
+        assert!(!is_derived_topic("app", "apple-counts-changelog"));
+        assert!(!is_derived_topic("app", "other-counts-changelog"));
+        assert!(!is_derived_topic("app", "app--changelog"));
+    }
 
     #[test]
     fn internal_names_follow_kafka_streams() {

@@ -172,6 +172,34 @@ impl TopicAdmin {
         Ok(ends)
     }
 
+    /// Deletes the topics `names`; one that does not exist (any more) is no error.
+    ///
+    /// # Errors
+    /// When the broker refuses to delete one.
+    pub fn delete_topics(&self, names: &[String]) -> Result<(), StreamsError> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let options = AdminOptions::new().operation_timeout(Some(self.timeout));
+        let results = self
+            .runtime
+            .block_on(self.client.delete_topics(&names, &options))
+            .map_err(kafka_error("delete topics"))?;
+        for result in results {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) => {}
+                Err((topic, code)) => {
+                    return Err(StreamsError::kafka(
+                        format!("delete topic `{topic}`"),
+                        KafkaFailure::with_code(code, code.to_string()),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Creates `name` with `partitions` partitions and `config`, unless it exists.
     ///
     /// # Errors

@@ -6,6 +6,7 @@ mod admin;
 mod client;
 mod collector;
 mod global;
+mod reset;
 mod restore;
 
 pub use admin::TopicAdmin;
@@ -13,6 +14,7 @@ pub use client::ClientRole;
 pub use client::client_config;
 pub use collector::KafkaCollector;
 pub use global::{GlobalConsumer, Polled};
+pub use reset::{ResetPlan, ResetTo, apply_reset, plan_reset};
 pub use restore::KafkaChangelogReader;
 
 use rdkafka::Message;
