@@ -3,10 +3,17 @@
 //! coordinates and stop the task by default; with `log_and_continue` the record is
 //! skipped and counted and every other record is processed.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use tributary::engine::serde::{I64Serde, StringSerde, nullable};
+
+use tributary::engine::internals::{MemoryLog, StreamTask, TaskOptions};
+use tributary::engine::{
+    ErrorContext, ProcessingExceptionHandler, ProcessingResponse, RawRecord, TaskId,
+};
 use tributary::{
     Consumed, Grouped, Materialized, Produced, StreamsBuilder, StreamsConfig, StreamsError,
-    TopologyTestDriver,
+    Topology, TopologyTestDriver,
 };
 
 /// Parses each value as a number (fallibly), drops negative ones with a fallible filter,
@@ -16,6 +23,17 @@ fn driver(handler: Option<&str>) -> TopologyTestDriver {
 }
 
 fn driver_with(handler: Option<&str>, settings: &[(&str, &str)]) -> TopologyTestDriver {
+    let mut config = StreamsConfig::new("processing-errors");
+    if let Some(handler) = handler {
+        config.set("processing.exception.handler", handler).unwrap();
+    }
+    for (key, value) in settings {
+        config.set(key, value).unwrap();
+    }
+    TopologyTestDriver::new(topology(), config).unwrap()
+}
+
+fn topology() -> Topology {
     let builder = StreamsBuilder::new();
     builder
         .stream("numbers", Consumed::with(StringSerde, StringSerde))
@@ -32,14 +50,7 @@ fn driver_with(handler: Option<&str>, settings: &[(&str, &str)]) -> TopologyTest
         .reduce(|a, b| a + b, Materialized::named("sums"))
         .to_stream()
         .to("sums", Produced::with(StringSerde, nullable(I64Serde)));
-    let mut config = StreamsConfig::new("processing-errors");
-    if let Some(handler) = handler {
-        config.set("processing.exception.handler", handler).unwrap();
-    }
-    for (key, value) in settings {
-        config.set(key, value).unwrap();
-    }
-    TopologyTestDriver::new(builder.build().unwrap(), config).unwrap()
+    builder.build().unwrap()
 }
 
 fn values(records: Vec<(String, Option<i64>)>) -> Vec<i64> {
@@ -171,4 +182,76 @@ fn with_a_dead_letter_topic_a_skipped_record_is_kept_there_with_its_error() {
     assert!(header("__streams.errors.exception").ends_with("ProcessingFailed"));
     assert!(header("__streams.errors.message").contains("invalid digit"));
     assert_eq!(driver.metrics().dead_lettered, 1);
+}
+
+#[test]
+fn a_handler_in_rust_sees_where_the_record_came_from_and_decides() {
+    let topology = topology();
+    let partitions = topology
+        .resolve_partitions(
+            "handler",
+            &HashMap::from([("numbers".to_owned(), 1), ("sums".to_owned(), 1)]),
+        )
+        .unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    // Skips what the parser refuses; stops on anything else.
+    let handler: ProcessingExceptionHandler =
+        Arc::new(move |cx: &ErrorContext<'_>, error: &StreamsError| {
+            let header = cx.headers.first().map(|(k, _)| k.clone());
+            let entry = (
+                cx.offset,
+                cx.processor.to_owned(),
+                header,
+                error.to_string(),
+            );
+            log.lock().unwrap().push(entry);
+            match cx.processor.contains("try-map-values") {
+                true => ProcessingResponse::Continue,
+                false => ProcessingResponse::Fail,
+            }
+        });
+    let dir = tempfile::tempdir().unwrap();
+    let options = TaskOptions::from_config(&StreamsConfig::new("handler"), &topology, partitions)
+        .with_state_dir(dir.path().to_owned())
+        .with_processing_handler(handler);
+    let output = MemoryLog::default();
+    let id = TaskId {
+        subtopology: 0,
+        partition: 0,
+    };
+    let mut task = StreamTask::new(&topology, id, &options, Box::new(output.clone())).unwrap();
+    task.initialize(&mut output.clone(), 0).unwrap();
+    let record = |offset: i64, value: &str| RawRecord {
+        offset,
+        timestamp: offset,
+        key: Some(b"k".to_vec()),
+        value: Some(value.as_bytes().to_vec()),
+        headers: vec![("trace".to_owned(), None)],
+    };
+    task.add_records(
+        "numbers",
+        [
+            record(0, "1"),
+            record(1, "seven"),
+            record(2, "13"),
+            record(3, "2"),
+        ],
+    );
+    let err = task.process(usize::MAX).unwrap_err().to_string();
+    assert!(err.contains("offset 2") && err.contains("unlucky"), "{err}");
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    let (offset, processor, header, message) = &seen[0];
+    assert_eq!((*offset, header.as_deref()), (1, Some("trace")));
+    assert!(processor.contains("try-map-values"), "{processor}");
+    assert!(message.contains("invalid digit"), "{message}");
+    let (offset, processor, _, message) = &seen[1];
+    assert_eq!((*offset, processor.as_str()), (2, "a user function"));
+    assert!(message.contains("panicked"), "{message}");
+    assert_eq!(
+        task.metrics().skipped_processing,
+        1,
+        "the record it skipped"
+    );
 }

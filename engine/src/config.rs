@@ -44,6 +44,41 @@ pub enum ProductionHandler {
     Continue,
 }
 
+/// Where a record whose processing failed came from: what a processing exception handler
+/// set with [`KafkaStreams::set_processing_exception_handler`](crate::KafkaStreams) is
+/// told besides the error.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorContext<'a> {
+    /// The task processing the record.
+    pub task: crate::TaskId,
+    /// The record's source topic.
+    pub topic: &'a str,
+    /// Its partition.
+    pub partition: i32,
+    /// Its offset.
+    pub offset: i64,
+    /// Its timestamp (as extracted).
+    pub timestamp: i64,
+    /// Its headers.
+    pub headers: &'a crate::record::Headers,
+    /// The processor that failed (`a user function` for a panic).
+    pub processor: &'a str,
+}
+
+/// What a processing exception handler decides about a failed record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessingResponse {
+    /// Stop the task with the error.
+    Fail,
+    /// Skip the record (to the dead-letter topic, when there is one) and go on.
+    Continue,
+}
+
+/// A processing exception handler written in Rust: given where the record came from and
+/// the error, it decides (Kafka Streams' `ProcessingExceptionHandler`).
+pub type ProcessingExceptionHandler =
+    std::sync::Arc<dyn Fn(&ErrorContext<'_>, &StreamsError) -> ProcessingResponse + Send + Sync>;
+
 /// When a record's effects count as done (`processing.guarantee`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ProcessingGuarantee {

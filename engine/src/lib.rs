@@ -73,8 +73,8 @@ pub mod topology;
 pub mod window;
 
 pub use config::{
-    DeserializationHandler, ProcessingGuarantee, ProcessingHandler, ProductionHandler,
-    StreamsConfig,
+    DeserializationHandler, ErrorContext, ProcessingExceptionHandler, ProcessingGuarantee,
+    ProcessingHandler, ProcessingResponse, ProductionHandler, StreamsConfig,
 };
 pub use driver::TopologyTestDriver;
 pub use dsl::StreamsBuilder;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::config::StreamsConfig;
+use crate::config::{ErrorContext, ProcessingExceptionHandler, ProcessingResponse, StreamsConfig};
 use crate::discovery::{Directory, DirectoryThread, StoreRegistry};
 use crate::error::StreamsError;
 use crate::kafka::TopicAdmin;
@@ -159,6 +159,9 @@ pub struct KafkaStreams {
     state_lock: Option<File>,
     /// Keeps the global tables' stores up to date, when the topology has any.
     global_thread: Option<GlobalThread>,
+    /// Decides about records whose processing fails, when set (instead of
+    /// `processing.exception.handler`).
+    processing_handler: Option<ProcessingExceptionHandler>,
     /// Hands tasks' state over between standby copies and the stream threads.
     standby_control: Arc<StandbyControl>,
     /// Keeps standby copies, when `num.standby.replicas` is above 0.
@@ -241,6 +244,7 @@ impl KafkaStreams {
             threads: Vec::new(),
             state_lock: None,
             global_thread: None,
+            processing_handler: None,
             standby_control: Arc::default(),
             standby_thread: None,
         }
@@ -271,6 +275,20 @@ impl KafkaStreams {
             .failure_handler
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = Some(Box::new(handler));
+    }
+
+    /// Decides about records whose processing fails (a processor's error, a fallible DSL
+    /// function's `Err`, a panic in a user function), instead of
+    /// `processing.exception.handler` (Kafka Streams' `ProcessingExceptionHandler`): `handler`
+    /// is told where the record came from and the error, and answers
+    /// [`ProcessingResponse::Fail`] or [`ProcessingResponse::Continue`] (skip it, to the
+    /// dead-letter topic when there is one). Set it before [`KafkaStreams::start`]; it runs
+    /// on the stream threads.
+    pub fn set_processing_exception_handler(
+        &mut self,
+        handler: impl Fn(&ErrorContext<'_>, &StreamsError) -> ProcessingResponse + Send + Sync + 'static,
+    ) {
+        self.processing_handler = Some(Arc::new(handler));
     }
 
     /// The current state.
@@ -375,6 +393,9 @@ impl KafkaStreams {
             .set_partitions(&self.topology, &app, &partitions);
         self.start_queries(&admin)?;
         let mut options = TaskOptions::from_config(&self.config, &self.topology, partitions);
+        if let Some(handler) = &self.processing_handler {
+            options = options.with_processing_handler(handler.clone());
+        }
         if !self.topology.global_tables().is_empty() {
             let lifecycle = self.lifecycle.clone();
             let (thread, readers) = GlobalThread::start(GlobalParts {

@@ -7,7 +7,10 @@ use std::sync::Arc;
 
 use tributary_state::{MemoryBudget, ValueReader};
 
-use crate::config::{DeserializationHandler, ProcessingHandler, ProductionHandler, StreamsConfig};
+use crate::config::{
+    DeserializationHandler, ProcessingExceptionHandler, ProcessingHandler, ProductionHandler,
+    StreamsConfig,
+};
 use crate::time::InvalidTimestampHandler;
 use crate::topology::Topology;
 
@@ -26,6 +29,8 @@ pub struct TaskOptions {
     pub(crate) deserialization_handler: DeserializationHandler,
     /// What to do with records whose processing fails.
     pub(crate) processing_handler: ProcessingHandler,
+    /// A handler in Rust deciding instead of `processing_handler`, when set.
+    pub(crate) processing_callback: Option<ProcessingExceptionHandler>,
     /// What to do with output records that cannot be written.
     pub(crate) production_handler: ProductionHandler,
     /// The dead-letter topic and its partition count, when records a handler skips are
@@ -66,6 +71,7 @@ impl TaskOptions {
             budget: MemoryBudget::new(config.memory_budget_bytes),
             deserialization_handler: config.deserialization_handler,
             processing_handler: config.processing_handler,
+            processing_callback: None,
             production_handler: config.production_handler,
             dead_letter: config.dead_letter_topic.as_ref().map(|topic| {
                 let partitions = partitions.get(topic).copied().unwrap_or(1);
@@ -82,6 +88,13 @@ impl TaskOptions {
     /// (in the order of [`Topology::global_tables`]).
     pub fn with_globals(mut self, readers: Vec<Arc<ValueReader>>) -> Self {
         self.globals = Arc::new(readers);
+        self
+    }
+
+    /// The same options with `handler` deciding about records whose processing fails
+    /// (instead of `processing.exception.handler`).
+    pub fn with_processing_handler(mut self, handler: ProcessingExceptionHandler) -> Self {
+        self.processing_callback = Some(handler);
         self
     }
 

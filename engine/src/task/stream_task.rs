@@ -7,7 +7,10 @@ use std::sync::Arc;
 
 use tributary_state::{ChangeFeed, ReadOnlyKeyValueStore};
 
-use crate::config::{DeserializationHandler, ProcessingHandler};
+use crate::config::{
+    DeserializationHandler, ErrorContext, ProcessingExceptionHandler, ProcessingHandler,
+    ProcessingResponse,
+};
 use crate::error::StreamsError;
 use crate::processor::RecordCollector;
 use crate::processor::node::{
@@ -48,6 +51,7 @@ pub struct StreamTask {
     handler: DeserializationHandler,
     timestamp_handler: InvalidTimestampHandler,
     processing_handler: ProcessingHandler,
+    processing_callback: Option<ProcessingExceptionHandler>,
     /// Where skipped records go (topic, partitions), if anywhere.
     dead_letter: Option<(Arc<str>, i32)>,
     initialized: bool,
@@ -155,6 +159,7 @@ impl StreamTask {
             handler: options.deserialization_handler,
             timestamp_handler: options.invalid_timestamp_handler,
             processing_handler: options.processing_handler,
+            processing_callback: options.processing_callback.clone(),
             dead_letter: options.dead_letter.clone(),
             initialized: false,
             exactly_once: options.exactly_once,
@@ -304,9 +309,9 @@ impl StreamTask {
             let outcome = match process_guarded(&source, &mut self.cx, &raw) {
                 Ok(outcome) => outcome,
                 Err(error @ StreamsError::ProcessingFailed { .. }) => {
-                    match self.processing_handler {
-                        ProcessingHandler::Fail => return Err(error),
-                        ProcessingHandler::LogAndContinue => {
+                    match self.processing_response(&error, raw.timestamp) {
+                        ProcessingResponse::Fail => return Err(error),
+                        ProcessingResponse::Continue => {
                             tracing::warn!(task = %self.id, %error, "skipping a record whose processing failed");
                             self.cx.metrics.skipped_processing += 1;
                             send_dead_letter(
@@ -351,6 +356,34 @@ impl StreamTask {
             }
         }
         Ok(done)
+    }
+
+    /// What to do about `error`, the failure of the current record (stamped `timestamp`):
+    /// the Rust handler decides when there is one, else `processing.exception.handler`.
+    fn processing_response(&self, error: &StreamsError, timestamp: i64) -> ProcessingResponse {
+        let Some(handler) = &self.processing_callback else {
+            return match self.processing_handler {
+                ProcessingHandler::Fail => ProcessingResponse::Fail,
+                ProcessingHandler::LogAndContinue => ProcessingResponse::Continue,
+            };
+        };
+        let processor = match error {
+            StreamsError::ProcessingFailed { source, .. } => match source.as_ref() {
+                StreamsError::Processor { processor, .. } => processor.as_str(),
+                _ => "",
+            },
+            _ => "",
+        };
+        let context = ErrorContext {
+            task: self.id,
+            topic: &self.cx.topic,
+            partition: self.cx.partition,
+            offset: self.cx.offset,
+            timestamp,
+            headers: &self.cx.headers,
+            processor,
+        };
+        handler(&context, error)
     }
 
     /// Marks records an earlier owner of the task may have processed after its last commit
