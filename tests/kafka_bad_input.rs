@@ -40,18 +40,10 @@ fn topology(events: &str, out: &str) -> Topology {
 
 /// Creates the topics and writes: a good event, a malformed one (offset 1), a good event.
 fn setup(handler: &str) -> (StreamsConfig, String, String, tempfile::TempDir) {
-    let app = support::unique("bad");
-    let (config, state) = support::streams_config(
-        &app,
-        &[
-            ("commit.interval.ms", "200"),
-            ("default.deserialization.exception.handler", handler),
-        ],
+    let (config, events, out, state) = application(
+        "bad",
+        &[("default.deserialization.exception.handler", handler)],
     );
-    let (events, out) = (format!("{app}-events"), format!("{app}-per-user"));
-    let admin = TopicAdmin::new(&config).unwrap();
-    admin.create_topic(&events, 1, &[]).unwrap();
-    admin.create_topic(&out, 1, &[]).unwrap();
     let mut producer = KafkaCollector::new(&config).unwrap();
     for (i, value) in [
         &br#"{"user":"ann"}"#[..],
@@ -74,6 +66,46 @@ fn setup(handler: &str) -> (StreamsConfig, String, String, tempfile::TempDir) {
     }
     producer.flush().unwrap();
     (config, events, out, state)
+}
+
+/// The latest count per key written to partition 0 of `out`, read until `done` says so
+/// (or a minute passes); and whether it did.
+fn counts_until(
+    config: &StreamsConfig,
+    out: &str,
+    done: impl Fn(&BTreeMap<String, i64>) -> bool,
+) -> (bool, BTreeMap<String, i64>) {
+    let mut reader = KafkaChangelogReader::new(config).unwrap();
+    let mut counts = BTreeMap::new();
+    let mut from = 0;
+    let counted = wait_for(Duration::from_secs(60), || {
+        for record in reader.read_batch(out, 0, from, 100).unwrap() {
+            from = record.offset + 1;
+            counts.insert(
+                String::from_utf8(record.key).unwrap(),
+                i64::from_be_bytes(record.value.unwrap().try_into().unwrap()),
+            );
+        }
+        done(&counts)
+    });
+    (counted, counts)
+}
+
+/// A fresh application with `settings`, and its input and output topics (one partition
+/// each).
+fn application(
+    prefix: &str,
+    settings: &[(&str, &str)],
+) -> (StreamsConfig, String, String, tempfile::TempDir) {
+    let app = support::unique(prefix);
+    let mut all = vec![("commit.interval.ms", "200")];
+    all.extend_from_slice(settings);
+    let (config, state) = support::streams_config(&app, &all);
+    let (input, out) = (format!("{app}-input"), format!("{app}-output"));
+    let admin = TopicAdmin::new(&config).unwrap();
+    admin.create_topic(&input, 1, &[]).unwrap();
+    admin.create_topic(&out, 1, &[]).unwrap();
+    (config, input, out, state)
 }
 
 fn wait_for(deadline: Duration, mut done: impl FnMut() -> bool) -> bool {
@@ -126,19 +158,7 @@ fn log_and_continue_skips_the_record_and_keeps_counting() {
     let (config, events, out, _state) = setup("log_and_continue");
     let mut streams = KafkaStreams::new(topology(&events, &out), config.clone());
     streams.start().unwrap();
-    let mut reader = KafkaChangelogReader::new(&config).unwrap();
-    let mut counts = BTreeMap::new();
-    let mut from = 0;
-    let counted = wait_for(Duration::from_secs(60), || {
-        for record in reader.read_batch(&out, 0, from, 100).unwrap() {
-            from = record.offset + 1;
-            counts.insert(
-                String::from_utf8(record.key).unwrap(),
-                i64::from_be_bytes(record.value.unwrap().try_into().unwrap()),
-            );
-        }
-        counts.get("ann") == Some(&2)
-    });
+    let (counted, counts) = counts_until(&config, &out, |c| c.get("ann") == Some(&2));
     assert!(counted, "ann's two good events are counted: {counts:?}");
     assert_eq!(streams.state(), StreamsState::Running);
     streams.close(Duration::from_secs(30)).unwrap();
@@ -147,18 +167,8 @@ fn log_and_continue_skips_the_record_and_keeps_counting() {
 /// The word count over three lines, the middle one a single 5 MB word: too large for the
 /// repartition topic's producer (`message.max.bytes` 1 MB by default).
 fn huge_line_setup(handler: &str) -> (StreamsConfig, String, String, tempfile::TempDir) {
-    let app = support::unique("huge");
-    let (config, state) = support::streams_config(
-        &app,
-        &[
-            ("commit.interval.ms", "200"),
-            ("production.exception.handler", handler),
-        ],
-    );
-    let (lines, out) = (format!("{app}-lines"), format!("{app}-counts"));
-    let admin = TopicAdmin::new(&config).unwrap();
-    admin.create_topic(&lines, 1, &[]).unwrap();
-    admin.create_topic(&out, 1, &[]).unwrap();
+    let (config, lines, out, state) =
+        application("huge", &[("production.exception.handler", handler)]);
     let mut big = config.clone();
     big.set("producer.message.max.bytes", "10000000").unwrap();
     let mut producer = KafkaCollector::new(&big).unwrap();
@@ -206,19 +216,7 @@ fn a_record_too_large_to_write_stops_the_instance_by_default_and_is_dropped_with
     let topology = tributary::topologies::word_count(&lines, &out).unwrap();
     let mut streams = KafkaStreams::new(topology, config.clone());
     streams.start().unwrap();
-    let mut reader = KafkaChangelogReader::new(&config).unwrap();
-    let mut counts = BTreeMap::new();
-    let mut from = 0;
-    let counted = wait_for(Duration::from_secs(60), || {
-        for record in reader.read_batch(&out, 0, from, 100).unwrap() {
-            from = record.offset + 1;
-            counts.insert(
-                String::from_utf8(record.key).unwrap(),
-                i64::from_be_bytes(record.value.unwrap().try_into().unwrap()),
-            );
-        }
-        counts.get("gamma") == Some(&1)
-    });
+    let (counted, counts) = counts_until(&config, &out, |c| c.get("gamma") == Some(&1));
     assert!(
         counted,
         "the lines around the huge one are counted: {counts:?}"
