@@ -162,6 +162,10 @@ impl TopicAdmin {
                 Some(Err(KafkaError::PartitionEOF(partition))) => {
                     at_end[partition as usize] = true;
                 }
+                // librdkafka reconnects by itself after a dropped connection.
+                Some(Err(e)) if KafkaFailure::from(&e).retriable => {
+                    tracing::debug!(error = %e, "transient error while reading end offsets");
+                }
                 Some(Err(e)) => return Err(kafka_error("read end offsets")(e)),
                 Some(Ok(message)) => {
                     let end = &mut ends[message.partition() as usize];

@@ -12,7 +12,7 @@ use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 use super::client::{ClientRole, client_config};
 use super::{kafka_error, raw_record};
 use crate::config::StreamsConfig;
-use crate::error::StreamsError;
+use crate::error::{KafkaFailure, StreamsError};
 use crate::record::RawRecord;
 
 /// The global consumer's context: reaching the end of a partition is how restoration
@@ -121,6 +121,11 @@ impl GlobalConsumer {
                     }
                 }
                 Ok(Polled::End)
+            }
+            // librdkafka reconnects by itself after a dropped connection.
+            Some(Err(e)) if KafkaFailure::from(&e).retriable => {
+                tracing::warn!(error = %e, "transient error while reading the global tables' topics; retrying");
+                Ok(Polled::Nothing)
             }
             Some(Err(e)) => Err(kafka_error("read the global tables' topics")(e)),
             Some(Ok(message)) => {

@@ -139,6 +139,11 @@ impl ChangelogReader for KafkaChangelogReader {
                         .unassign()
                         .map_err(kafka_error("release the changelog partition"))?;
                 }
+                // librdkafka reconnects by itself after a dropped connection; the idle
+                // timeout above bounds how long that may take.
+                Some(Err(e)) if KafkaFailure::from(&e).retriable => {
+                    tracing::warn!(error = %e, %topic, partition, "transient error while reading a changelog; retrying");
+                }
                 Some(Err(e)) => return Err(kafka_error("read the changelog")(e)),
                 Some(Ok(message)) => {
                     last_progress = Instant::now();

@@ -16,7 +16,7 @@ use rdkafka::message::Message;
 
 use crate::config::StreamsConfig;
 use crate::discovery::StoreRegistry;
-use crate::error::StreamsError;
+use crate::error::{KafkaFailure, StreamsError};
 use crate::kafka::{
     ClientRole, KafkaChangelogReader, KafkaCollector, client_config, kafka_error, raw_record,
 };
@@ -248,7 +248,16 @@ fn run_loop(
                 break;
             };
             wait = Duration::ZERO;
-            let message = polled.map_err(kafka_error("poll the source topics"))?;
+            let message = match polled {
+                Ok(message) => message,
+                // A dropped broker connection: librdkafka reconnects by itself, as Kafka
+                // Streams' consumer does.
+                Err(error) if KafkaFailure::from(&error).retriable => {
+                    tracing::warn!(thread = index, %error, "transient error while polling; retrying");
+                    continue;
+                }
+                Err(error) => return Err(kafka_error("poll the source topics")(error)),
+            };
             let record = raw_record(&message);
             MANAGER.with_borrow_mut(|m| {
                 m.as_mut().map_or(Ok(()), |m| {
