@@ -73,6 +73,17 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Show what an application is doing: its consumer group's members, each live
+    /// instance's store partitions (active, restoring, standby), and the committed offset,
+    /// end and lag of every partition it reads (inputs and repartition topics).
+    Status {
+        /// The application's TOML configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The application's input topics (repeat the flag or separate with commas).
+        #[arg(long, required = true, value_delimiter = ',')]
+        input: Vec<String>,
+    },
     /// Run seed 000's task list: generate task events for many users and project each
     /// user's open tasks and completed count with several stream threads.
     Demo {
@@ -158,6 +169,13 @@ fn main() -> anyhow::Result<()> {
                 duration: by_duration.as_deref(),
             };
             reset::run(&config, &input, &target, dry_run)?;
+        }
+        Command::Status { config, input } => {
+            let config = config_file::load(&config)?;
+            print!(
+                "{}",
+                tributary::engine::status::application_status(&config, &input)?
+            );
         }
         Command::Demo {
             bootstrap_servers,

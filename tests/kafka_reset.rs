@@ -1,4 +1,6 @@
-//! `tributary reset` on the broker: refused while an instance runs (naming it); a dry run
+//! `tributary status` and `tributary reset` on the broker. Status shows the running
+//! instance, its partitions and the lag of every partition it reads. Reset is refused while
+//! an instance runs (naming it); a dry run
 //! changes nothing; a reset moves the group's input offsets to the beginning, deletes the
 //! changelog and repartition topics and the local state; and the next start rebuilds the
 //! same word counts from the input.
@@ -21,8 +23,13 @@ const LINES: &[&str] = &["to be or not to be", "that is the question", "to be"];
 
 /// `tributary reset --config <config> --input <input> <extra…>`.
 fn reset(config: &Path, input: &str, extra: &[&str]) -> Output {
+    tributary_cli("reset", config, input, extra)
+}
+
+/// `tributary <command> --config <config> --input <input> <extra…>`.
+fn tributary_cli(command: &str, config: &Path, input: &str, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tributary"))
-        .args(["reset", "--config"])
+        .args([command, "--config"])
         .arg(config)
         .args(["--input", input])
         .args(extra)
@@ -114,6 +121,30 @@ fn a_reset_replays_the_inputs_and_rebuilds_the_same_state() {
     streams.start().unwrap();
     let before = counts(&streams, &config, &lines);
     assert_eq!(before.get("be"), Some(&3), "{before:?}");
+
+    let status = tributary_cli("status", &toml, &lines, &[]);
+    let shown = text(&status);
+    assert!(status.status.success(), "{shown}");
+    let address = streams.server_address().unwrap().to_string();
+    assert!(
+        shown.contains("1 active member(s)")
+            && shown.contains(&address)
+            && shown.contains("word-counts: active [0, 1]"),
+        "the running instance and its partitions: {shown}"
+    );
+    let lag_rows: Vec<&str> = shown
+        .lines()
+        .filter(|l| l.starts_with(&lines) || l.contains("-words-repartition"))
+        .collect();
+    assert_eq!(
+        lag_rows.len(),
+        4,
+        "two partitions of the input and of the repartition topic: {shown}"
+    );
+    assert!(
+        lag_rows.iter().all(|row| row.ends_with(" 0")),
+        "caught up everywhere: {shown}"
+    );
 
     let refused = reset(&toml, &lines, &[]);
     assert!(

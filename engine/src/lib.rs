@@ -97,6 +97,12 @@ pub mod reset {
     pub use crate::kafka::{ResetPlan, ResetTo, apply_reset, plan_reset};
 }
 
+/// What an application is doing, as `tributary status` prints it: its group's members,
+/// its instances' partitions, and the lag of every partition it reads.
+pub mod status {
+    pub use crate::kafka::{ApplicationStatus, PartitionLag, application_status};
+}
+
 /// Parts of the engine that benchmarks and integration tests drive directly: tasks, the
 /// Kafka clients, internal names. Not part of the documented API; it may change at any time.
 #[doc(hidden)]
