@@ -100,7 +100,7 @@ pub mod reset {
 /// What an application is doing, as `tributary status` prints it: its group's members,
 /// its instances' partitions, and the lag of every partition it reads.
 pub mod status {
-    pub use crate::kafka::{ApplicationStatus, PartitionLag, application_status};
+    pub use crate::runtime::status::{ApplicationStatus, PartitionLag, application_status};
 }
 
 /// Parts of the engine that benchmarks and integration tests drive directly: tasks, the

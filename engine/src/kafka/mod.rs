@@ -8,7 +8,6 @@ mod collector;
 mod global;
 mod reset;
 mod restore;
-mod status;
 
 pub use admin::TopicAdmin;
 pub use client::ClientRole;
@@ -17,7 +16,6 @@ pub use collector::KafkaCollector;
 pub use global::{GlobalConsumer, Polled};
 pub use reset::{ResetPlan, ResetTo, apply_reset, plan_reset};
 pub use restore::KafkaChangelogReader;
-pub use status::{ApplicationStatus, PartitionLag, application_status};
 
 use rdkafka::Message;
 use rdkafka::error::KafkaError;

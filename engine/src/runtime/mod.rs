@@ -3,6 +3,7 @@
 
 mod global;
 mod standby;
+pub(crate) mod status;
 mod streams;
 mod thread;
 

@@ -7,13 +7,10 @@ use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
-use super::admin::TopicAdmin;
-use super::client::{ClientRole, client_config};
-use super::kafka_error;
-use super::restore::KafkaChangelogReader;
 use crate::config::StreamsConfig;
 use crate::discovery::{Directory, InstanceInfo};
 use crate::error::StreamsError;
+use crate::kafka::{ClientRole, KafkaChangelogReader, TopicAdmin, client_config, kafka_error};
 use crate::names::{instances_topic, is_derived_topic};
 use crate::task::ChangelogReader;
 
