@@ -26,6 +26,7 @@ pub struct Metrics {
     records: IntCounterVec,
     rate: prometheus::GaugeVec,
     skipped: IntCounterVec,
+    dead_lettered: IntCounterVec,
     process: HistogramVec,
     commit: Histogram,
     lag: IntGaugeVec,
@@ -89,9 +90,20 @@ impl Metrics {
                 IntCounterVec::new(
                     Opts::new(
                         "task_records_skipped_total",
-                        "Records a task skipped: late (once per closed window missed), undeserializable, or without a valid timestamp.",
+                        "Records a task skipped, by reason: late (once per closed window missed), null key or value, undeserializable, without a valid timestamp, failed processing, or refused by the producer.",
                     ),
                     &["task", "reason"],
+                )
+                .expect("valid metric"),
+            ),
+            dead_lettered: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "task_records_dead_lettered_total",
+                        "Skipped records a task wrote to the dead-letter topic.",
+                    ),
+                    &["task"],
                 )
                 .expect("valid metric"),
             ),
@@ -208,39 +220,18 @@ impl Metrics {
         handles.rate_mark = total;
         self.rate.with_label_values(&[&handles.task]).set(rate);
         let before = handles.reported;
-        for (reason, now, then) in [
-            ("late", counted.dropped_late, before.dropped_late),
-            (
-                "null_key_or_value",
-                counted.dropped_null,
-                before.dropped_null,
-            ),
-            (
-                "deserialization",
-                counted.skipped_deserialization,
-                before.skipped_deserialization,
-            ),
-            (
-                "invalid_timestamp",
-                counted.skipped_invalid_timestamp,
-                before.skipped_invalid_timestamp,
-            ),
-            (
-                "processing",
-                counted.skipped_processing,
-                before.skipped_processing,
-            ),
-            (
-                "production",
-                counted.skipped_production,
-                before.skipped_production,
-            ),
-        ] {
+        for ((reason, now), (_, then)) in skip_counts(counted).into_iter().zip(skip_counts(&before))
+        {
             if now > then {
                 self.skipped
                     .with_label_values(&[&handles.task, reason])
                     .inc_by(now - then);
             }
+        }
+        if counted.dead_lettered > before.dead_lettered {
+            self.dead_lettered
+                .with_label_values(&[&handles.task])
+                .inc_by(counted.dead_lettered - before.dead_lettered);
         }
         handles.reported = *counted;
     }
@@ -250,11 +241,12 @@ impl Metrics {
         let labels = [handles.task.as_str()];
         let _ = self.records.remove_label_values(&labels);
         let _ = self.rate.remove_label_values(&labels);
-        for reason in ["late", "deserialization", "invalid_timestamp"] {
+        for (reason, _) in skip_counts(&TaskMetrics::default()) {
             let _ = self
                 .skipped
                 .remove_label_values(&[handles.task.as_str(), reason]);
         }
+        let _ = self.dead_lettered.remove_label_values(&labels);
         let _ = self.process.remove_label_values(&labels);
         let _ = self.restored.remove_label_values(&labels);
     }
@@ -328,6 +320,18 @@ impl Default for Metrics {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// A task's skipped-record counters by the reason label they are reported under.
+fn skip_counts(m: &TaskMetrics) -> [(&'static str, u64); 6] {
+    [
+        ("late", m.dropped_late),
+        ("null_key_or_value", m.dropped_null),
+        ("deserialization", m.skipped_deserialization),
+        ("invalid_timestamp", m.skipped_invalid_timestamp),
+        ("processing", m.skipped_processing),
+        ("production", m.skipped_production),
+    ]
 }
 
 #[cfg(test)]
