@@ -97,6 +97,12 @@ pub(crate) fn is_derived_topic(application_id: &str, topic: &str) -> bool {
         })
 }
 
+/// Whether `topic` is an internal topic `application_id`'s consumer group reads: a
+/// repartition or foreign-key subscription topic (derived, and not a changelog).
+pub(crate) fn is_consumed_internal_topic(application_id: &str, topic: &str) -> bool {
+    is_derived_topic(application_id, topic) && !topic.ends_with(CHANGELOG)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +123,12 @@ mod tests {
         assert!(!is_derived_topic("app", "apple-counts-changelog"));
         assert!(!is_derived_topic("app", "other-counts-changelog"));
         assert!(!is_derived_topic("app", "app--changelog"));
+        assert!(is_consumed_internal_topic("app", "app-words-repartition"));
+        assert!(is_consumed_internal_topic(
+            "app",
+            "app-fk-subscription-response-topic"
+        ));
+        assert!(!is_consumed_internal_topic("app", "app-counts-changelog"));
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod admin;
 mod client;
 mod collector;
 mod global;
+mod group;
 mod reset;
 mod restore;
 
@@ -14,6 +15,7 @@ pub use client::ClientRole;
 pub use client::client_config;
 pub use collector::KafkaCollector;
 pub use global::{GlobalConsumer, Polled};
+pub(crate) use group::GroupView;
 pub use reset::{ResetPlan, ResetTo, apply_reset, plan_reset};
 pub use restore::KafkaChangelogReader;
 

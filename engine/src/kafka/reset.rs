@@ -5,20 +5,16 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::admin::TopicAdmin;
-use super::client::{ClientRole, client_config};
+use super::group::{GroupView, TIMEOUT};
 use super::kafka_error;
 use crate::config::StreamsConfig;
 use crate::error::StreamsError;
 use crate::names::is_derived_topic;
-
-/// How long a broker may take to answer a question of the reset.
-const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where a reset moves the application's input offsets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,47 +69,32 @@ pub fn plan_reset(
     to: ResetTo,
 ) -> Result<ResetPlan, StreamsError> {
     let app = &config.application_id;
-    let consumer = group_consumer(config)?;
-    let groups = consumer
-        .fetch_group_list(Some(app), TIMEOUT)
-        .map_err(kafka_error("describe the application's consumer group"))?;
-    if let Some(group) = groups.groups().iter().find(|g| g.name() == app)
-        && !group.members().is_empty()
-    {
-        let members: Vec<String> = group
-            .members()
+    let group = GroupView::open(config)?;
+    let members = group.members()?;
+    if !members.is_empty() {
+        let named: Vec<String> = members
             .iter()
-            .map(|m| format!("{} at {}", m.client_id(), m.client_host()))
+            .map(|(client, host)| format!("{client} at {host}"))
             .collect();
         return Err(StreamsError::Lifecycle {
             doing: format!("reset application `{app}`"),
             reason: format!(
                 "its consumer group has {} active member(s): {}; stop every instance first",
-                members.len(),
-                members.join(", ")
+                named.len(),
+                named.join(", ")
             ),
         });
     }
-    let metadata = consumer
-        .fetch_metadata(None, TIMEOUT)
-        .map_err(kafka_error("fetch the cluster's metadata"))?;
+    let consumer = group.consumer();
     let mut wanted = TopicPartitionList::new();
-    for input in inputs {
-        let topic = metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == input && t.error().is_none())
-            .ok_or_else(|| StreamsError::Config {
-                key: "input".into(),
-                reason: format!("topic `{input}` does not exist on the cluster"),
-            })?;
-        for partition in topic.partitions() {
+    for (input, count) in group.input_partitions(inputs)? {
+        for partition in 0..count {
             let offset = match to {
                 ResetTo::Earliest => Offset::Beginning,
                 ResetTo::Time(ms) => Offset::Offset(ms),
             };
             wanted
-                .add_partition_offset(input, partition.id(), offset)
+                .add_partition_offset(&input, partition, offset)
                 .map_err(kafka_error("list the input partitions"))?;
         }
     }
@@ -140,11 +121,10 @@ pub fn plan_reset(
         };
         offsets.push((topic.to_owned(), partition, offset));
     }
-    let mut delete_topics: Vec<String> = metadata
+    let mut delete_topics: Vec<String> = group
         .topics()
-        .iter()
-        .map(|t| t.name().to_owned())
-        .filter(|name| is_derived_topic(app, name))
+        .filter(|(name, _)| is_derived_topic(app, name))
+        .map(|(name, _)| name.to_owned())
         .collect();
     delete_topics.sort();
     Ok(ResetPlan {
@@ -162,7 +142,7 @@ pub fn plan_reset(
 /// When the broker refuses the commit (an instance started since the plan was made) or a
 /// deletion, or the state directory cannot be removed.
 pub fn apply_reset(config: &StreamsConfig, plan: &ResetPlan) -> Result<(), StreamsError> {
-    let consumer = group_consumer(config)?;
+    let group = GroupView::open(config)?;
     let mut offsets = TopicPartitionList::new();
     for (topic, partition, offset) in &plan.offsets {
         offsets
@@ -170,7 +150,8 @@ pub fn apply_reset(config: &StreamsConfig, plan: &ResetPlan) -> Result<(), Strea
             .map_err(kafka_error("list the offsets to commit"))?;
     }
     if offsets.count() > 0 {
-        consumer
+        group
+            .consumer()
             .commit(&offsets, CommitMode::Sync)
             .map_err(kafka_error(
                 "commit the reset offsets (is an instance running again?)",
@@ -184,13 +165,4 @@ pub fn apply_reset(config: &StreamsConfig, plan: &ResetPlan) -> Result<(), Strea
         })?;
     }
     Ok(())
-}
-
-/// A consumer in the application's group that never joins it: it only asks about the
-/// group and commits offsets for it.
-fn group_consumer(config: &StreamsConfig) -> Result<BaseConsumer, StreamsError> {
-    client_config(config, ClientRole::Consumer)
-        .set("statistics.interval.ms", "0")
-        .create()
-        .map_err(kafka_error("create the reset's consumer"))
 }

@@ -3,19 +3,13 @@
 //! partition the group reads (`tributary status`).
 
 use std::fmt;
-use std::time::Duration;
-
-use rdkafka::consumer::{BaseConsumer, Consumer};
 
 use crate::config::StreamsConfig;
 use crate::discovery::{Directory, InstanceInfo};
 use crate::error::StreamsError;
-use crate::kafka::{ClientRole, KafkaChangelogReader, TopicAdmin, client_config, kafka_error};
-use crate::names::{instances_topic, is_derived_topic};
+use crate::kafka::{GroupView, KafkaChangelogReader, TopicAdmin};
+use crate::names::{instances_topic, is_consumed_internal_topic};
 use crate::task::ChangelogReader;
-
-/// How long a broker may take to answer.
-const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One partition the application's group reads, and how far behind it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,43 +54,13 @@ pub fn application_status(
     inputs: &[String],
 ) -> Result<ApplicationStatus, StreamsError> {
     let app = &config.application_id;
-    let consumer: BaseConsumer = client_config(config, ClientRole::Consumer)
-        .set("statistics.interval.ms", "0")
-        .create()
-        .map_err(kafka_error("create the status consumer"))?;
-    let groups = consumer
-        .fetch_group_list(Some(app), TIMEOUT)
-        .map_err(kafka_error("describe the application's consumer group"))?;
-    let members = groups
-        .groups()
-        .iter()
-        .filter(|g| g.name() == app)
-        .flat_map(|g| g.members())
-        .map(|m| (m.client_id().to_owned(), m.client_host().to_owned()))
-        .collect();
-    let metadata = consumer
-        .fetch_metadata(None, TIMEOUT)
-        .map_err(kafka_error("fetch the cluster's metadata"))?;
-    let partitions_of = |name: &str| {
-        metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == name && t.error().is_none())
-            .map(|t| t.partitions().len() as i32)
-    };
-    let mut read: Vec<(String, i32)> = Vec::new();
-    for input in inputs {
-        let count = partitions_of(input).ok_or_else(|| StreamsError::Config {
-            key: "input".into(),
-            reason: format!("topic `{input}` does not exist on the cluster"),
-        })?;
-        read.push((input.clone(), count));
-    }
-    let mut internal: Vec<(String, i32)> = metadata
+    let group = GroupView::open(config)?;
+    let members = group.members()?;
+    let mut read = group.input_partitions(inputs)?;
+    let mut internal: Vec<(String, i32)> = group
         .topics()
-        .iter()
-        .filter(|t| is_derived_topic(app, t.name()) && !t.name().ends_with("-changelog"))
-        .map(|t| (t.name().to_owned(), t.partitions().len() as i32))
+        .filter(|(name, _)| is_consumed_internal_topic(app, name))
+        .map(|(name, count)| (name.to_owned(), count))
         .collect();
     internal.sort();
     read.extend(internal);
@@ -114,9 +78,10 @@ pub fn application_status(
             });
         }
     }
-    let instances = match partitions_of(&instances_topic(app)) {
-        Some(_) => read_directory(config)?,
-        None => Vec::new(),
+    let directory = instances_topic(app);
+    let instances = match group.topics().any(|(name, _)| name == directory) {
+        true => read_directory(config)?,
+        false => Vec::new(),
     };
     Ok(ApplicationStatus {
         application_id: app.clone(),
