@@ -108,6 +108,20 @@ fn application(
     (config, input, out, state)
 }
 
+/// Starts `streams`, waits until it fails, closes it and returns the error it closed with.
+fn failure_of(streams: &mut KafkaStreams) -> String {
+    streams.start().unwrap();
+    assert!(
+        wait_for(Duration::from_secs(60), || streams.state()
+            == StreamsState::Error),
+        "the instance must fail"
+    );
+    streams
+        .close(Duration::from_secs(30))
+        .unwrap_err()
+        .to_string()
+}
+
 fn wait_for(deadline: Duration, mut done: impl FnMut() -> bool) -> bool {
     let until = Instant::now() + deadline;
     while Instant::now() < until {
@@ -123,16 +137,7 @@ fn wait_for(deadline: Duration, mut done: impl FnMut() -> bool) -> bool {
 fn the_default_handler_stops_the_instance_naming_the_record() {
     let (config, events, out, _state) = setup("fail");
     let mut streams = KafkaStreams::new(topology(&events, &out), config.clone());
-    streams.start().unwrap();
-    assert!(
-        wait_for(Duration::from_secs(60), || streams.state()
-            == StreamsState::Error),
-        "the instance must fail"
-    );
-    let err = streams
-        .close(Duration::from_secs(30))
-        .unwrap_err()
-        .to_string();
+    let err = failure_of(&mut streams);
     assert!(
         err.contains(&format!("record at topic `{events}` partition 0 offset 1")),
         "{err}"
@@ -197,16 +202,7 @@ fn a_record_too_large_to_write_stops_the_instance_by_default_and_is_dropped_with
     let (config, lines, out, _state) = huge_line_setup("fail");
     let topology = tributary::topologies::word_count(&lines, &out).unwrap();
     let mut streams = KafkaStreams::new(topology, config);
-    streams.start().unwrap();
-    assert!(
-        wait_for(Duration::from_secs(60), || streams.state()
-            == StreamsState::Error),
-        "the instance must fail"
-    );
-    let err = streams
-        .close(Duration::from_secs(30))
-        .unwrap_err()
-        .to_string();
+    let err = failure_of(&mut streams);
     assert!(
         err.contains("repartition") && err.contains("production.exception.handler"),
         "the error names the topic and the handler: {err}"
