@@ -311,9 +311,10 @@ impl CachingKeyValueStore {
         self.store.observed_time()
     }
 
-    /// Whether a record cache sits in front of the store.
-    pub fn is_cached(&self) -> bool {
-        self.cache.is_some()
+    /// Whether writes are absorbed by a record cache now: one sits in front of the store
+    /// and is not bypassed (see [`CachingKeyValueStore::set_bypass_cache`]).
+    pub fn is_caching(&self) -> bool {
+        self.cache.is_some() && !self.bypass
     }
 
     /// Whether the cache holds dirty entries.

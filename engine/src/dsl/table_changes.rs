@@ -61,8 +61,11 @@ struct Materializer<K, Vin, VS> {
 
 /// Forwards the entries `store` wrote through (its cache let them go, or it has none) as
 /// changes, each with the timestamp stored with it. An entry with neither a new nor an old
-/// value is forwarded only by a store without a cache (a delete of an absent key), as in
-/// Kafka Streams.
+/// value (a delete of an absent key) is forwarded only by a store not caching now, as in
+/// Kafka Streams without a cache. A task replaying records an earlier owner processed
+/// bypasses its caches and so forwards it: the earlier owner may have stored the delete
+/// and died before what it sent downstream for it (a foreign-key join's answers to the
+/// rows subscribed to the key) was delivered.
 pub(crate) fn forward_flushed<K: Data, VS: Data>(
     store: &KeyValueStore<K, VS>,
     forward: &Forward<K, Change<VS>>,
@@ -74,10 +77,10 @@ pub(crate) fn forward_flushed<K: Data, VS: Data>(
     if forward.children.is_empty() {
         return Ok(());
     }
-    let cached = store.is_cached();
+    let caching = store.is_caching();
     for entry in &flushed {
         let (key, change, timestamp) = store.decode_flushed(entry)?;
-        if cached && change.new.is_none() && change.old.is_none() {
+        if caching && change.new.is_none() && change.old.is_none() {
             continue;
         }
         forward.send(

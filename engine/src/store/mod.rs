@@ -269,9 +269,9 @@ impl<K, V> KeyValueStore<K, V> {
         self.store.borrow().observed_time()
     }
 
-    /// Whether a record cache sits in front of the store.
-    pub(crate) fn is_cached(&self) -> bool {
-        self.store.borrow().is_cached()
+    /// Whether writes are absorbed by a record cache now (one is there and not bypassed).
+    pub(crate) fn is_caching(&self) -> bool {
+        self.store.borrow().is_caching()
     }
 
     /// The value under `key`.
