@@ -372,3 +372,60 @@ fn a_replayed_delete_of_an_absent_key_goes_downstream_again() {
     task.commit().unwrap();
     assert_eq!(log.last("user-updates"), Some((b"u".to_vec(), None, 1)));
 }
+
+#[test]
+fn a_record_deduplicated_again_after_a_crash_passes_and_its_duplicates_do_not() {
+    let topology = || {
+        let builder = StreamsBuilder::new();
+        builder
+            .stream("payments", Consumed::with(StringSerde, StringSerde))
+            .deduplicate_by_key(
+                std::time::Duration::from_secs(60),
+                tributary::engine::dsl::Deduplicated::new().with_name("seen"),
+            )
+            .to(
+                "unique",
+                tributary::Produced::with(StringSerde, StringSerde),
+            );
+        builder.build().unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::default();
+    let topics = ["payments", "unique", "restore-seen-store-changelog"];
+    let partitions = topics.iter().map(|t| ((*t).to_owned(), 1)).collect();
+    let options = TaskOptions::from_config(&StreamsConfig::new("restore"), &topology(), partitions)
+        .with_state_dir(dir.path().to_owned());
+    let id = TaskId {
+        subtopology: 0,
+        partition: 0,
+    };
+    let open = |state: &std::path::Path| {
+        let options = options.clone().with_state_dir(state.to_owned());
+        let mut task = StreamTask::new(&topology(), id, &options, Box::new(log.clone())).unwrap();
+        task.initialize(&mut log.clone(), 0).unwrap();
+        task
+    };
+
+    // The first owner processes payment p-1 and logs that it has seen it; it dies before
+    // the group commits the offset past it.
+    let mut task = open(dir.path());
+    task.add_records("payments", [stamped(0, "p-1", 1_000)]);
+    task.process(usize::MAX).unwrap();
+    task.commit().unwrap();
+    task.close();
+    assert_eq!(log.len("unique"), 1);
+
+    // The next owner, on another machine, restores what was seen, reads p-1 again (the same
+    // record: it passes again, as its output may have been lost), then p-1 sent a second
+    // time (a duplicate: dropped).
+    let elsewhere = tempfile::tempdir().unwrap();
+    let mut task = open(elsewhere.path());
+    task.add_records(
+        "payments",
+        [stamped(0, "p-1", 1_000), stamped(1, "p-1", 2_000)],
+    );
+    task.process(usize::MAX).unwrap();
+    task.commit().unwrap();
+    assert_eq!(log.len("unique"), 2);
+    assert_eq!(task.metrics().dropped_duplicates, 1);
+}

@@ -90,7 +90,7 @@ impl Metrics {
                 IntCounterVec::new(
                     Opts::new(
                         "task_records_skipped_total",
-                        "Records a task skipped, by reason: late (once per closed window missed), null key or value, undeserializable, without a valid timestamp, failed processing, or refused by the producer.",
+                        "Records a task skipped, by reason: late (once per closed window missed), null key or value, a duplicate, undeserializable, without a valid timestamp, failed processing, or refused by the producer.",
                     ),
                     &["task", "reason"],
                 )
@@ -323,10 +323,11 @@ impl Default for Metrics {
 }
 
 /// A task's skipped-record counters by the reason label they are reported under.
-fn skip_counts(m: &TaskMetrics) -> [(&'static str, u64); 6] {
+fn skip_counts(m: &TaskMetrics) -> [(&'static str, u64); 7] {
     [
         ("late", m.dropped_late),
         ("null_key_or_value", m.dropped_null),
+        ("duplicate", m.dropped_duplicates),
         ("deserialization", m.skipped_deserialization),
         ("invalid_timestamp", m.skipped_invalid_timestamp),
         ("processing", m.skipped_processing),

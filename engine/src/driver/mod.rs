@@ -325,6 +325,7 @@ impl TopologyTestDriver {
                     + m.skipped_invalid_timestamp,
                 dropped_late: a.dropped_late + m.dropped_late,
                 dropped_null: a.dropped_null + m.dropped_null,
+                dropped_duplicates: a.dropped_duplicates + m.dropped_duplicates,
                 skipped_processing: a.skipped_processing + m.skipped_processing,
                 skipped_production: a.skipped_production + m.skipped_production,
                 dead_lettered: a.dead_lettered + m.dead_lettered,

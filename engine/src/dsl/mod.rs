@@ -14,6 +14,7 @@ mod repartition;
 mod sink;
 mod source;
 mod table_changes;
+mod timed_store;
 mod windowed;
 
 pub use builder::StreamsBuilder;
@@ -24,7 +25,7 @@ pub use grouped_table::KGroupedTable;
 pub use kstream::KStream;
 pub use kstream::split::BranchedKStream;
 pub use ktable::KTable;
-pub use params::{Consumed, Grouped, Joined, Materialized, Produced, StreamJoined};
+pub use params::{Consumed, Deduplicated, Grouped, Joined, Materialized, Produced, StreamJoined};
 pub use windowed::{
     BufferFull, EmitStrategy, FinalResults, MergelessWindows, SessionWindowedKStream,
     SlidingWindowedKStream, TimeWindowedKStream, WindowKind, WindowedKStream,

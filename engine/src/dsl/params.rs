@@ -326,3 +326,63 @@ impl<K, V, VO> StreamJoined<K, V, VO> {
         self
     }
 }
+
+/// How a deduplication keeps the ids it has seen: the id serde (for
+/// [`KStream::deduplicate`](crate::dsl::KStream::deduplicate), which keys its store and
+/// repartition topic by id), the operator's name (its store is `<name>-store`, its
+/// repartition topic `<application.id>-<name>-repartition`), the store's backend and
+/// whether it is logged.
+///
+/// Defaults: the stream's key serde (deduplicating by key), generated names, RocksDB,
+/// logged.
+pub struct Deduplicated<I> {
+    pub(crate) id_serde: Option<SerdeRef<I>>,
+    pub(crate) name: Option<String>,
+    pub(crate) backend: StoreBackend,
+    pub(crate) logging: bool,
+}
+
+impl<I> Default for Deduplicated<I> {
+    fn default() -> Self {
+        Self {
+            id_serde: None,
+            name: None,
+            backend: StoreBackend::RocksDb,
+            logging: true,
+        }
+    }
+}
+
+impl<I> Deduplicated<I> {
+    /// Generated names; ids written with the stream's key serde.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Writes ids with `id_serde`.
+    pub fn with(id_serde: impl Serde<I> + 'static) -> Self {
+        Self {
+            id_serde: Some(Arc::new(id_serde)),
+            ..Self::default()
+        }
+    }
+
+    /// Names the operator, its store and its repartition topic after `name`.
+    pub fn with_name(mut self, name: &str) -> Self {
+        self.name = Some(name.to_owned());
+        self
+    }
+
+    /// Keeps the seen ids in memory instead of RocksDB.
+    pub fn in_memory(mut self) -> Self {
+        self.backend = StoreBackend::InMemory;
+        self
+    }
+
+    /// Does not log the store's changes to a changelog topic (duplicates are then
+    /// recognised only while the task stays on this instance).
+    pub fn with_logging_disabled(mut self) -> Self {
+        self.logging = false;
+        self
+    }
+}

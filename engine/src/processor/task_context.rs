@@ -32,6 +32,8 @@ pub struct TaskMetrics {
     /// `None` key of an aggregation or table, or a `None` value of a stream aggregation, as
     /// Kafka Streams skips them.
     pub dropped_null: u64,
+    /// Records a deduplication dropped because their id had been seen.
+    pub dropped_duplicates: u64,
     /// Records skipped because their processing failed or panicked (with the
     /// log-and-continue processing handler).
     pub skipped_processing: u64,

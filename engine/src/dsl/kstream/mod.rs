@@ -1,5 +1,6 @@
 //! [`KStream`]: an unbounded stream of records, and its operators (one file each).
 
+mod deduplicate;
 mod filter;
 mod flat_map;
 mod group;

@@ -25,12 +25,13 @@ use super::Joiner;
 use crate::dsl::kstream::Nulls;
 use crate::dsl::params::StreamJoined;
 use crate::dsl::repartition::require;
+use crate::dsl::timed_store::timed_spec;
 use crate::dsl::{Data, KStream};
 use crate::processor::node::{NodeRef, node_factory, passthrough};
 use crate::serde::SerdeRef;
-use crate::store::{StoreSpec, WindowRetention};
+use crate::store::StoreSpec;
 use crate::topology::graph::{NodeDraft, Role, SharedGraph, StoreUse};
-use crate::window::{JoinWindows, Windowed, WindowedSerde};
+use crate::window::JoinWindows;
 
 impl<K: Data + PartialEq, V: Data> KStream<K, V> {
     /// Joins this stream with `other` within `windows` (Kafka Streams'
@@ -235,13 +236,9 @@ struct Stores<K> {
 impl<K: Data> Stores<K> {
     /// A side's window store of `V` records; returns its draft index.
     fn window<V: Data>(&self, value_serde: SerdeRef<V>, suffix: &'static str) -> usize {
-        let key: SerdeRef<Windowed<K>> = Arc::new(WindowedSerde::new(self.key_serde.clone(), 0));
         let values: SerdeRef<Vec<V>> = Arc::new(ListSerde::new(value_serde));
-        let (backend, logging) = self.backend_of;
-        let spec = StoreSpec::new(String::new(), key, values, backend, logging, false).windowed(
-            WindowRetention::new(self.windows.retention_ms()),
-            self.key_serde.clone(),
-        );
+        let retention = self.windows.retention_ms();
+        let spec = timed_spec(self.key_serde.clone(), values, retention, self.backend_of);
         self.graph
             .borrow_mut()
             .add_store(self.owner, self.base.clone(), spec, suffix)

@@ -5,10 +5,10 @@
 use std::ops::Bound;
 
 use crate::dsl::Data;
+use crate::dsl::timed_store::TimedStore;
 use crate::error::StreamsError;
 use crate::serde::{Format, Serde, SerdeError, SerdeRef};
 use crate::store::KeyValueStore;
-use crate::window::{Window, Windowed};
 
 /// Values as one byte string: each value's length (four bytes, big-endian), then its
 /// bytes. A join store keeps every record of a key and timestamp this way, in arrival
@@ -54,88 +54,9 @@ impl<V> Serde<Vec<V>> for ListSerde<V> {
     }
 }
 
-/// One side's records of a stream-stream join: every record by key and timestamp (the
-/// window start of a window store whose windows are instants), kept for the join's
-/// retention past the latest timestamp written.
-pub(crate) struct JoinStore<K, V> {
-    store: KeyValueStore<Windowed<K>, Vec<V>>,
-    retention_ms: i64,
-}
-
-impl<K: Data + PartialEq, V: Data> JoinStore<K, V> {
-    pub(crate) fn new(store: KeyValueStore<Windowed<K>, Vec<V>>, retention_ms: i64) -> Self {
-        Self {
-            store,
-            retention_ms,
-        }
-    }
-
-    /// The latest timestamp written (restoration included).
-    pub(crate) fn observed_time(&self) -> Option<i64> {
-        self.store.observed_time()
-    }
-
-    /// The earliest timestamp still kept: records at or before `observed - retention`
-    /// have expired, as in Kafka Streams' window stores.
-    fn oldest_kept(&self) -> i64 {
-        self.observed_time().map_or(i64::MIN, |observed| {
-            observed.saturating_sub(self.retention_ms).saturating_add(1)
-        })
-    }
-
-    /// `key`'s records from `from` to `to` (inclusive) that have not expired, in time
-    /// order, each timestamp with its records in arrival order.
-    pub(crate) fn fetch(
-        &self,
-        key: &K,
-        from: i64,
-        to: i64,
-    ) -> Result<Vec<(i64, Vec<V>)>, StreamsError> {
-        let from = from.max(self.oldest_kept());
-        if from > to {
-            return Ok(Vec::new());
-        }
-        let at = |time| Windowed {
-            key: key.clone(),
-            window: Window {
-                start: time,
-                end: time,
-            },
-        };
-        Ok(self
-            .store
-            .range_timestamped(&at(from), &at(to))?
-            .into_iter()
-            // A longer key that starts with this key's bytes can fall in the byte range.
-            .filter(|(windowed, _)| windowed.key == *key)
-            .map(|(windowed, values)| (windowed.window.start, values.value))
-            .collect())
-    }
-
-    /// Adds `value` to `key`'s records at `timestamp`; `false` (nothing written) when that
-    /// has already expired.
-    pub(crate) fn append(
-        &mut self,
-        key: &K,
-        value: &V,
-        timestamp: i64,
-    ) -> Result<bool, StreamsError> {
-        if timestamp < self.oldest_kept() {
-            return Ok(false);
-        }
-        let at = Windowed {
-            key: key.clone(),
-            window: Window {
-                start: timestamp,
-                end: timestamp,
-            },
-        };
-        let mut values = self.store.get(&at)?.unwrap_or_default();
-        values.push(value.clone());
-        self.store.put_with_timestamp(&at, &values, timestamp)?;
-        Ok(true)
-    }
-}
+/// One side's records of a stream-stream join: every record by key and timestamp, in
+/// arrival order at each timestamp, kept for the join's retention.
+pub(crate) type JoinStore<K, V> = TimedStore<K, Vec<V>>;
 
 /// A record of a left or outer join waiting for a partner: its time, side and key. Stored
 /// as the time (eight bytes, ordered as time), the side (right `0`, left `1`) and the key,
