@@ -180,6 +180,10 @@ fn interrupted_run(interruption: Interruption, guarantee: &str) -> Run {
             log.contains("restored") && log.contains("from=0"),
             "a worker with an empty state directory restores its stores from the changelog:\n{log}"
         );
+        assert!(
+            log.contains("restoration finished"),
+            "the thread reports how much it restored and how long it took:\n{log}"
+        );
     }
     let log = second.log();
     second.stop();

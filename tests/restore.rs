@@ -77,6 +77,10 @@ impl ChangelogSink for Log {
 }
 
 impl ChangelogReader for Log {
+    fn known_end(&mut self, topic: &str, partition: i32) -> Option<i64> {
+        RecordCollector::end_offset(self, topic, partition)
+    }
+
     fn read_batch(
         &mut self,
         topic: &str,
@@ -256,8 +260,14 @@ fn restores_a_step_at_a_time_and_keeps_a_partial_restore_when_revoked() {
 
     // Ten records per step: the end is reached on the third.
     let mut task = new_task().unwrap();
+    assert_eq!(task.remaining_records(), None, "not started");
     assert!(!task.restore_step(&mut log.clone(), 10).unwrap());
     assert_eq!(task.restored_records(), 10);
+    assert_eq!(
+        task.remaining_records(),
+        Some(15),
+        "what the progress report shows"
+    );
     // Revoked while restoring: committing checkpoints what was restored so far.
     assert_eq!(task.commit().unwrap(), vec![]);
     task.close();

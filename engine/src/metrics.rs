@@ -31,6 +31,7 @@ pub struct Metrics {
     commit: Histogram,
     lag: IntGaugeVec,
     restored: IntGaugeVec,
+    restore_remaining: IntGaugeVec,
     restoring: IntGauge,
     store_entries: IntGaugeVec,
     standby_lag: IntGaugeVec,
@@ -148,6 +149,17 @@ impl Metrics {
                 )
                 .expect("valid metric"),
             ),
+            restore_remaining: register(
+                r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "task_restore_remaining_records",
+                        "Changelog records a restoring task has still to apply (as far as the changelogs' ends were known when it started).",
+                    ),
+                    &["task"],
+                )
+                .expect("valid metric"),
+            ),
             restoring: register(
                 r,
                 IntGauge::new("restoring_tasks", "Tasks still restoring their stores.")
@@ -249,6 +261,7 @@ impl Metrics {
         let _ = self.dead_lettered.remove_label_values(&labels);
         let _ = self.process.remove_label_values(&labels);
         let _ = self.restored.remove_label_values(&labels);
+        let _ = self.restore_remaining.remove_label_values(&labels);
     }
 
     /// A thread committed in `elapsed`.
@@ -263,11 +276,17 @@ impl Metrics {
             .set(lag.max(0));
     }
 
-    /// Restoration progress of task `id`.
-    pub(crate) fn restore_progress(&self, id: TaskId, restored: u64) {
+    /// Restoration progress of task `id`: records applied, and still to apply when known.
+    pub(crate) fn restore_progress(&self, id: TaskId, restored: u64, remaining: Option<u64>) {
+        let task = id.to_string();
         self.restored
-            .with_label_values(&[&id.to_string()])
+            .with_label_values(&[&task])
             .set(restored as i64);
+        if let Some(remaining) = remaining {
+            self.restore_remaining
+                .with_label_values(&[&task])
+                .set(remaining as i64);
+        }
     }
 
     /// A task started (+1) or finished (-1) restoring.

@@ -105,6 +105,10 @@ impl KafkaChangelogReader {
 }
 
 impl ChangelogReader for KafkaChangelogReader {
+    fn known_end(&mut self, topic: &str, partition: i32) -> Option<i64> {
+        self.end_offset(topic, partition).ok()
+    }
+
     fn read_batch(
         &mut self,
         topic: &str,

@@ -30,6 +30,12 @@ pub trait ChangelogReader {
         from: i64,
         max: usize,
     ) -> Result<Vec<RestoreRecord>, StreamsError>;
+
+    /// Where `topic`/`partition` ends now, when the reader can tell cheaply: how far a
+    /// restoration has to go, for its progress report. `None` (the default): unknown.
+    fn known_end(&mut self, _topic: &str, _partition: i32) -> Option<i64> {
+        None
+    }
 }
 
 /// How one store was restored.

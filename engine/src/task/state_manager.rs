@@ -36,6 +36,8 @@ struct Progress {
     next: i64,
     /// Records applied.
     records: u64,
+    /// Where the changelog ended when restoration started, when the reader could tell.
+    end: Option<i64>,
     /// Whether the end of the changelog was reached.
     done: bool,
 }
@@ -144,20 +146,26 @@ impl StateManager {
             let Some(topic) = &managed.changelog else {
                 continue;
             };
-            let mut store = managed.entry.store.borrow_mut();
-            let progress = managed.restore.get_or_insert_with(|| {
-                let from = if store.logged().persistent() {
+            if managed.restore.is_none() {
+                let from = if managed.entry.store.borrow().logged().persistent() {
                     self.checkpoint.get(topic, self.partition).unwrap_or(0)
                 } else {
                     0
                 };
-                Progress {
+                managed.restore = Some(Progress {
                     from,
                     next: from,
                     records: 0,
+                    end: reader.known_end(topic, self.partition),
                     done: false,
-                }
-            });
+                });
+            }
+        }
+        for managed in &mut self.stores {
+            let (Some(topic), Some(progress)) = (&managed.changelog, &mut managed.restore) else {
+                continue;
+            };
+            let mut store = managed.entry.store.borrow_mut();
             while !progress.done {
                 if budget == 0 {
                     return Ok(false);
@@ -215,6 +223,24 @@ impl StateManager {
                 Some((m.entry.spec.name.as_str(), topic, next))
             })
             .collect()
+    }
+
+    /// Records still to restore, over all stores, as far as the changelogs' ends were
+    /// known when restoration started (`None`: not started, or an end unknown).
+    pub(crate) fn remaining_records(&self) -> Option<u64> {
+        self.stores
+            .iter()
+            .filter(|m| m.changelog.is_some())
+            .map(|m| {
+                let progress = m.restore.as_ref()?;
+                let left = if progress.done {
+                    0
+                } else {
+                    progress.end? - progress.next
+                };
+                Some(u64::try_from(left).unwrap_or(0))
+            })
+            .sum()
     }
 
     /// Records restored so far, over all stores.

@@ -206,6 +206,11 @@ impl StreamTask {
         self.state.restored_records()
     }
 
+    /// Changelog records still to restore, when the changelogs' ends are known.
+    pub fn remaining_records(&self) -> Option<u64> {
+        self.state.remaining_records()
+    }
+
     /// The task's id.
     pub fn id(&self) -> TaskId {
         self.id

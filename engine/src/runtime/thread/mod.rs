@@ -2,6 +2,7 @@
 
 mod backpressure;
 mod rebalance;
+mod restore_progress;
 mod tasks;
 
 use std::collections::BTreeSet;
@@ -178,13 +179,11 @@ fn run(
         false => KafkaCollector::new(config)?,
     };
     let manager = TaskManager::new(
-        topology,
-        options,
+        (topology, options),
         collector,
         KafkaChangelogReader::new(config)?,
-        shared.registry.clone(),
-        shared.metrics.clone(),
-        shared.standbys.clone(),
+        shared,
+        index,
     );
     let topics = manager.source_topics();
     MANAGER.set(Some(manager));

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::{Offset, TopicPartitionList};
@@ -15,12 +15,12 @@ use crate::kafka::{KafkaChangelogReader, KafkaCollector};
 use crate::metrics::{Metrics, TaskMetricHandles};
 use crate::record::RawRecord;
 use crate::runtime::standby::StandbyControl;
+
+use super::ThreadShared;
+use super::restore_progress::{RestoreProgress, Standing};
 use crate::task::{StreamTask, TaskOptions};
 use crate::task_id::TaskId;
 use crate::topology::Topology;
-
-/// How often a long restoration reports its progress.
-const PROGRESS_LOG_INTERVAL: Duration = Duration::from_secs(5);
 
 pub(crate) struct TaskManager {
     topology: Topology,
@@ -33,8 +33,8 @@ pub(crate) struct TaskManager {
     tasks: BTreeMap<TaskId, StreamTask>,
     /// Tasks restoring their stores; records that arrive for them wait in their queues.
     restoring: BTreeMap<TaskId, StreamTask>,
-    /// When restoration progress was last logged.
-    progress_logged: Instant,
+    /// What the thread shows of its restoration.
+    progress: RestoreProgress,
     /// Where queries find the tasks' stores.
     registry: Arc<StoreRegistry>,
     metrics: Arc<Metrics>,
@@ -61,14 +61,13 @@ fn now_ms() -> i64 {
 }
 
 impl TaskManager {
+    /// The tasks of stream thread `index`, running `topology` with `options`.
     pub(crate) fn new(
-        topology: Topology,
-        options: TaskOptions,
+        (topology, options): (Topology, TaskOptions),
         collector: KafkaCollector,
         reader: KafkaChangelogReader,
-        registry: Arc<StoreRegistry>,
-        metrics: Arc<Metrics>,
-        standbys: Arc<StandbyControl>,
+        shared: &ThreadShared,
+        index: usize,
     ) -> Self {
         let sources = topology
             .subtopologies()
@@ -87,10 +86,10 @@ impl TaskManager {
             sources,
             tasks: BTreeMap::new(),
             restoring: BTreeMap::new(),
-            progress_logged: Instant::now(),
-            registry,
-            metrics,
-            standbys,
+            progress: RestoreProgress::new(format!("stream-thread-{index}")),
+            registry: shared.registry.clone(),
+            metrics: shared.metrics.clone(),
+            standbys: shared.standbys.clone(),
             task_metrics: HashMap::new(),
             last_commit: Instant::now(),
             failure: None,
@@ -167,28 +166,35 @@ impl TaskManager {
     /// Restores about `max_records` changelog records into the first restoring task; a
     /// task that has reached the end of its changelogs starts processing.
     pub(crate) fn restore(&mut self, max_records: usize) -> Result<(), StreamsError> {
-        let waiting = self.restoring.len().saturating_sub(1);
         let Some(mut entry) = self.restoring.first_entry() else {
+            self.progress.finish();
             return Ok(());
         };
         let id = *entry.key();
         let task = entry.get_mut();
         let finished = task.restore_step(&mut self.reader, max_records)?;
-        self.metrics.restore_progress(id, task.restored_records());
-        if !finished {
-            if self.progress_logged.elapsed() >= PROGRESS_LOG_INTERVAL {
-                self.progress_logged = Instant::now();
-                tracing::info!(task = %id, restored = task.restored_records(), waiting, "restoring");
-            }
-            return Ok(());
+        self.metrics
+            .restore_progress(id, task.restored_records(), task.remaining_records());
+        if finished {
+            let mut task = entry.remove();
+            let report = task.initialize(&mut self.reader, now_ms())?;
+            let restored: u64 = report.stores.iter().map(|s| s.records).sum();
+            tracing::info!(task = %id, restored, fallback = ?report.checkpoint_fallback, "task created");
+            self.progress.task_finished(restored);
+            self.tasks.insert(id, task);
+            self.registry.activate(id);
+            self.metrics.restoring(-1);
         }
-        let mut task = entry.remove();
-        let report = task.initialize(&mut self.reader, now_ms())?;
-        let restored: u64 = report.stores.iter().map(|s| s.records).sum();
-        tracing::info!(task = %id, restored, fallback = ?report.checkpoint_fallback, "task created");
-        self.tasks.insert(id, task);
-        self.registry.activate(id);
-        self.metrics.restoring(-1);
+        let restoring = self.restoring.values();
+        let standing = Standing {
+            restored: restoring.clone().map(StreamTask::restored_records).sum(),
+            remaining: restoring.map(StreamTask::remaining_records).sum(),
+            tasks: self.restoring.len(),
+        };
+        match standing.tasks {
+            0 => self.progress.finish(),
+            _ => self.progress.update(&standing),
+        }
         Ok(())
     }
 
