@@ -170,10 +170,15 @@ fn log_and_continue_skips_the_record_and_keeps_counting() {
 }
 
 /// The word count over three lines, the middle one a single 5 MB word: too large for the
-/// repartition topic's producer (`message.max.bytes` 1 MB by default).
-fn huge_line_setup(handler: &str) -> (StreamsConfig, String, String, tempfile::TempDir) {
-    let (config, lines, out, state) =
-        application("huge", &[("production.exception.handler", handler)]);
+/// repartition topic's producer (`message.max.bytes` 1 MB by default). With `dead_letters`,
+/// records the handler skips go to the topic of that name.
+fn huge_line_setup(
+    handler: &str,
+    dead_letters: Option<&str>,
+) -> (StreamsConfig, String, String, tempfile::TempDir) {
+    let mut settings = vec![("production.exception.handler", handler)];
+    settings.extend(dead_letters.map(|t| ("errors.dead.letter.queue.topic.name", t)));
+    let (config, lines, out, state) = application("huge", &settings);
     let mut big = config.clone();
     big.set("producer.message.max.bytes", "10000000").unwrap();
     let mut producer = KafkaCollector::new(&big).unwrap();
@@ -199,7 +204,7 @@ fn huge_line_setup(handler: &str) -> (StreamsConfig, String, String, tempfile::T
 
 #[test]
 fn a_record_too_large_to_write_stops_the_instance_by_default_and_is_dropped_with_continue() {
-    let (config, lines, out, _state) = huge_line_setup("fail");
+    let (config, lines, out, _state) = huge_line_setup("fail", None);
     let topology = tributary::topologies::word_count(&lines, &out).unwrap();
     let mut streams = KafkaStreams::new(topology, config);
     let err = failure_of(&mut streams);
@@ -208,7 +213,9 @@ fn a_record_too_large_to_write_stops_the_instance_by_default_and_is_dropped_with
         "the error names the topic and the handler: {err}"
     );
 
-    let (config, lines, out, _state) = huge_line_setup("continue");
+    // The dead-letter topic refuses the huge line as well: it is dropped all the same.
+    let dead_letters = support::unique("huge-dead-letters");
+    let (config, lines, out, _state) = huge_line_setup("continue", Some(&dead_letters));
     let topology = tributary::topologies::word_count(&lines, &out).unwrap();
     let mut streams = KafkaStreams::new(topology, config.clone());
     streams.start().unwrap();

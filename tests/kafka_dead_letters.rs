@@ -214,3 +214,89 @@ fn skipped_records_land_in_the_dead_letter_topic_with_their_error_and_nothing_is
         "skips are counted by reason, dead letters too:\n{metrics}"
     );
 }
+
+/// Writes strings, but refuses to serialize `"poison"`.
+struct Picky;
+
+impl tributary::engine::serde::Serde<String> for Picky {
+    fn serialize(
+        &self,
+        value: &String,
+        out: &mut Vec<u8>,
+    ) -> Result<(), tributary::engine::serde::SerdeError> {
+        if value == "poison" {
+            return Err(tributary::engine::serde::SerdeError::new(
+                "picky",
+                "refuses poison",
+            ));
+        }
+        out.extend_from_slice(value.as_bytes());
+        Ok(())
+    }
+
+    fn deserialize(&self, bytes: &[u8]) -> Result<String, tributary::engine::serde::SerdeError> {
+        StringSerde.deserialize(bytes)
+    }
+
+    fn format(&self) -> tributary::engine::serde::Format {
+        tributary::engine::serde::Format::String
+    }
+}
+
+#[test]
+fn an_output_record_the_sink_cannot_write_sends_its_input_record_to_the_dead_letter_topic() {
+    let app = support::unique("dlq-sink");
+    let dead_letters = format!("{app}-dead-letters");
+    let (config, _state) = support::streams_config(
+        &app,
+        &[
+            ("commit.interval.ms", "200"),
+            ("production.exception.handler", "continue"),
+            ("errors.dead.letter.queue.topic.name", &dead_letters),
+        ],
+    );
+    let (input, out) = (format!("{app}-in"), format!("{app}-out"));
+    let admin = TopicAdmin::new(&config).unwrap();
+    admin.create_topic(&input, 1, &[]).unwrap();
+    admin.create_topic(&out, 1, &[]).unwrap();
+    let mut producer = KafkaCollector::new(&config).unwrap();
+    for (i, value) in ["fine", "poison", "also fine"].iter().enumerate() {
+        producer
+            .send(OutgoingRecord {
+                topic: &input,
+                partition: 0,
+                key: Some(b"k"),
+                value: Some(value.as_bytes()),
+                timestamp: i as i64,
+                headers: &Vec::new(),
+            })
+            .unwrap();
+    }
+    producer.flush().unwrap();
+    let builder = StreamsBuilder::new();
+    builder
+        .stream(&input, Consumed::with(StringSerde, StringSerde))
+        .to(&out, Produced::with(StringSerde, Picky));
+    let mut streams = KafkaStreams::new(builder.build().unwrap(), config.clone());
+    streams.start().unwrap();
+    let dead = read_with_headers(&config, &dead_letters, 1);
+    let written = read_with_headers(&config, &out, 2);
+    assert_eq!(streams.state(), StreamsState::Running);
+    streams.close(Duration::from_secs(30)).unwrap();
+
+    let values: Vec<&[u8]> = written.iter().map(|(v, _)| v.as_slice()).collect();
+    assert_eq!(values, vec![&b"fine"[..], b"also fine"]);
+    assert_eq!(dead.len(), 1, "the poison record, once");
+    let (value, headers) = &dead[0];
+    assert_eq!(value.as_slice(), b"poison");
+    let header = |name: &str| headers.get(name).map(String::as_str).unwrap_or_default();
+    assert!(
+        header("__streams.errors.exception").ends_with("Serialization"),
+        "{headers:?}"
+    );
+    assert!(
+        header("__streams.errors.message").contains(&out),
+        "{headers:?}"
+    );
+    assert_eq!(header("__streams.errors.offset"), "1", "{headers:?}");
+}

@@ -32,6 +32,7 @@ impl<K, V> Node<K, V> for Sink<K, V> {
             {
                 tracing::warn!(task = %cx.task_id, topic = %self.topic, offset = cx.offset, %error, "dropping an output record that cannot be written (production.exception.handler = continue)");
                 cx.metrics.skipped_production += 1;
+                cx.rejected_output.get_or_insert(error);
                 Ok(())
             }
             written => written,

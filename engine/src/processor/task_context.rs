@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::collector::RecordCollector;
 use super::schedule::{PunctuationType, Schedule, ScheduleId};
 use crate::config::ProductionHandler;
+use crate::error::StreamsError;
 use crate::record::Headers;
 use crate::store::StoreEntry;
 use crate::task_id::TaskId;
@@ -71,6 +72,9 @@ pub struct TaskContext {
     pub(crate) warned_null: bool,
     /// What a sink does with a record it cannot write.
     pub(crate) production_handler: ProductionHandler,
+    /// Why a sink dropped an output record of the current input record (the first such
+    /// error), for the task to dead-letter the input record.
+    pub(crate) rejected_output: Option<StreamsError>,
 }
 
 /// Stream time before any record was seen.

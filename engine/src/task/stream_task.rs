@@ -149,6 +149,7 @@ impl StreamTask {
             metrics: TaskMetrics::default(),
             warned_null: false,
             production_handler: options.production_handler,
+            rejected_output: None,
         };
         Ok(Self {
             id,
@@ -311,6 +312,7 @@ impl StreamTask {
             self.cx.metrics.processed += 1;
             done += 1;
             let source = queue.source.clone();
+            self.cx.rejected_output = None;
             let outcome = match process_guarded(&source, &mut self.cx, &raw) {
                 Ok(outcome) => outcome,
                 Err(error @ StreamsError::ProcessingFailed { .. }) => {
@@ -331,6 +333,9 @@ impl StreamTask {
                 }
                 Err(error) => return Err(error),
             };
+            if let Some(error) = self.cx.rejected_output.take() {
+                self.dead_letter_rejected(&raw, &error)?;
+            }
             if let SourceOutcome::Undeserializable(err) = outcome {
                 match self.handler {
                     DeserializationHandler::Fail => return Err(err),
@@ -361,6 +366,24 @@ impl StreamTask {
             }
         }
         Ok(done)
+    }
+
+    /// Dead-letters the current record `raw`, an output record of which a sink dropped
+    /// because of `error` (`production.exception.handler = continue`). The dead letter may
+    /// be refused for the same reason (a record too large for the output is as large in the
+    /// dead-letter topic): it is then dropped with a warning, as the output record was.
+    fn dead_letter_rejected(
+        &mut self,
+        raw: &RawRecord,
+        error: &StreamsError,
+    ) -> Result<(), StreamsError> {
+        match send_dead_letter(&mut self.cx, self.dead_letter.as_ref(), raw, error) {
+            Err(refused) if refused.is_record_rejected() => {
+                tracing::warn!(task = %self.id, offset = raw.offset, error = %refused, "the dead-letter topic refuses the record too; dropping it");
+                Ok(())
+            }
+            sent => sent,
+        }
     }
 
     /// What to do about `error`, the failure of the current record (stamped `timestamp`):
@@ -619,7 +642,6 @@ fn send_dead_letter(
         Some(key) => crate::partitioner::partition_for(key, *partitions),
         None => cx.partition % partitions,
     };
-    cx.metrics.dead_lettered += 1;
     cx.collector.send(OutgoingRecord {
         topic,
         partition,
@@ -627,5 +649,7 @@ fn send_dead_letter(
         value: raw.value.as_deref(),
         timestamp: raw.timestamp,
         headers: &headers,
-    })
+    })?;
+    cx.metrics.dead_lettered += 1;
+    Ok(())
 }
