@@ -349,6 +349,28 @@ impl StreamsError {
         })
     }
 
+    /// The error's kind: its variant's name (`"Deserialization"`, `"ProcessingFailed"`,
+    /// …), as dead-letter records name it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Topology(_) => "Topology",
+            Self::Deserialization { .. } => "Deserialization",
+            Self::InvalidTimestamp { .. } => "InvalidTimestamp",
+            Self::Serialization { .. } => "Serialization",
+            Self::State(_) => "State",
+            Self::StoreType { .. } => "StoreType",
+            Self::StoreNotConnected { .. } => "StoreNotConnected",
+            Self::UnknownInputTopic { .. } => "UnknownInputTopic",
+            Self::Processor { .. } => "Processor",
+            Self::ProcessingFailed { .. } => "ProcessingFailed",
+            Self::Produce { .. } => "Produce",
+            Self::StateDirLocked { .. } => "StateDirLocked",
+            Self::Kafka { .. } => "Kafka",
+            Self::Lifecycle { .. } => "Lifecycle",
+            Self::Config { .. } => "Config",
+        }
+    }
+
     /// Whether this is an output record that can never be written as it is: the producer
     /// refused it (too large, invalid) or a sink could not serialize it. The production
     /// handler may skip it; retrying would fail the same way.

@@ -36,6 +36,33 @@ impl<K, V> Record<K, V> {
             headers: self.headers,
         }
     }
+
+    /// The same record with its value passed through `f`.
+    pub fn map_value<V2>(self, f: impl FnOnce(V) -> V2) -> Record<K, V2> {
+        Record {
+            key: self.key,
+            value: f(self.value),
+            timestamp: self.timestamp,
+            headers: self.headers,
+        }
+    }
+
+    /// The same record with its value passed through a fallible `f`.
+    ///
+    /// # Errors
+    /// What `f` returns.
+    pub fn try_map_value<V2, E>(
+        self,
+        f: impl FnOnce(V) -> Result<V2, E>,
+    ) -> Result<Record<K, V2>, E> {
+        Ok(Record {
+            key: self.key,
+            value: f(self.value)?,
+            timestamp: self.timestamp,
+            headers: self.headers,
+        })
+    }
+
     /// The same record with `headers`.
     pub fn with_headers(mut self, headers: Headers) -> Self {
         self.headers = headers;

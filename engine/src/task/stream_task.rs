@@ -616,8 +616,6 @@ fn send_dead_letter(
     let Some((topic, partitions)) = dead_letter else {
         return Ok(());
     };
-    let kind = format!("{error:?}");
-    let kind = kind.split([' ', '{', '(']).next().unwrap_or("StreamsError");
     let mut causes = Vec::new();
     let mut cause = std::error::Error::source(error);
     while let Some(c) = cause {
@@ -628,7 +626,7 @@ fn send_dead_letter(
     for (name, value) in [
         (
             "__streams.errors.exception",
-            format!("tributary::StreamsError::{kind}"),
+            format!("tributary::StreamsError::{}", error.kind()),
         ),
         ("__streams.errors.message", error.to_string()),
         ("__streams.errors.stacktrace", causes.join("\ncaused by: ")),

@@ -62,16 +62,7 @@ impl<K: Data, V: Data> KStream<K, V> {
         mapper: impl Fn(V) -> V2 + Send + Sync + 'static,
     ) -> KStream<K, V2> {
         let factory = stateless(move |cx, forward: &Forward<K, V2>, record: Record<K, V>| {
-            let value = mapper(record.value);
-            forward.send(
-                cx,
-                Record {
-                    key: record.key,
-                    value,
-                    timestamp: record.timestamp,
-                    headers: record.headers,
-                },
-            )
+            forward.send(cx, record.map_value(&mapper))
         });
         self.derive(
             "map-values",
@@ -116,16 +107,10 @@ impl<K: Data, V: Data> KStream<K, V> {
     {
         let factory = named_stateless(
             move |node: &str, cx, forward: &Forward<K, V2>, record: Record<K, V>| {
-                let value = mapper(record.value).map_err(|e| user_failure(node, e))?;
-                forward.send(
-                    cx,
-                    Record {
-                        key: record.key,
-                        value,
-                        timestamp: record.timestamp,
-                        headers: record.headers,
-                    },
-                )
+                let record = record
+                    .try_map_value(&mapper)
+                    .map_err(|e| user_failure(node, e))?;
+                forward.send(cx, record)
             },
         );
         self.derive(

@@ -32,16 +32,7 @@ impl<K: Data, V: Data> KTable<K, V> {
         let maps = mapper.clone();
         let factory = stateless(
             move |cx, forward: &Forward<K, Change<V2>>, record: Record<K, Change<V>>| {
-                let change = map_change(record.value, &*mapper);
-                forward.send(
-                    cx,
-                    Record {
-                        key: record.key,
-                        value: change,
-                        timestamp: record.timestamp,
-                        headers: record.headers,
-                    },
-                )
+                forward.send(cx, record.map_value(|change| map_change(change, &*mapper)))
             },
         );
         let value = Arc::new(move |_: &K, value: V| Some(maps(value)));

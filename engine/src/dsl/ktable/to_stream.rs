@@ -29,15 +29,7 @@ impl<K: Data, V: Data> KTable<K, V> {
     pub fn to_stream(&self) -> KStream<K, Option<V>> {
         let factory = stateless(
             |cx, forward: &Forward<K, Option<V>>, record: Record<K, Change<V>>| {
-                forward.send(
-                    cx,
-                    Record {
-                        key: record.key,
-                        value: record.value.new,
-                        timestamp: record.timestamp,
-                        headers: record.headers,
-                    },
-                )
+                forward.send(cx, record.map_value(|change| change.new))
             },
         );
         let node = self.then("to-stream", factory);
