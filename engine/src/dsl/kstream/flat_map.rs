@@ -1,5 +1,5 @@
 use crate::dsl::{Data, KStream};
-use crate::processor::node::{Forward, stateless};
+use crate::processor::node::{Forward, named_stateless, stateless, user_failure};
 use crate::record::Record;
 
 impl<K: Data, V: Data> KStream<K, V> {
@@ -83,6 +83,64 @@ impl<K: Data, V: Data> KStream<K, V> {
         });
         self.derive(
             "flat-map-values",
+            factory,
+            self.key_serde.clone(),
+            None,
+            self.repartition_required,
+        )
+    }
+
+    /// Replaces each record with the records of the values a fallible `mapper` returns
+    /// (each with the record's key); an `Err` is a processing error of this node (see
+    /// [`KStream::try_map_values`]), and nothing of the record is forwarded.
+    ///
+    /// ```
+    /// # use tributary_engine::dsl::*;
+    /// # use tributary_engine::serde::*;
+    /// # use tributary_engine::{StreamsConfig, TopologyTestDriver};
+    /// let builder = StreamsBuilder::new();
+    /// builder
+    ///     .stream("in", Consumed::with(StringSerde, StringSerde))
+    ///     .try_flat_map_values(|v| {
+    ///         v.split(',').map(str::parse::<i64>).collect::<Result<Vec<_>, _>>()
+    ///     })
+    ///     .to("numbers", Produced::with(StringSerde, I64Serde));
+    /// let mut config = StreamsConfig::new("doc");
+    /// config.set("processing.exception.handler", "log_and_continue")?;
+    /// let driver = TopologyTestDriver::new(builder.build()?, config)?;
+    /// let input = driver.input_topic("in", StringSerde, StringSerde)?;
+    /// input.pipe("a".into(), "1,2".into(), 0)?;
+    /// input.pipe("b".into(), "3,x".into(), 1)?; // fails: nothing of it is forwarded
+    /// let out = driver.output_topic("numbers", StringSerde, I64Serde);
+    /// assert_eq!(out.read_key_values()?, vec![("a".into(), 1), ("a".into(), 2)]);
+    /// assert_eq!(driver.metrics().skipped_processing, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_flat_map_values<V2: Data, I, E>(
+        &self,
+        mapper: impl Fn(V) -> Result<I, E> + Send + Sync + 'static,
+    ) -> KStream<K, V2>
+    where
+        I: IntoIterator<Item = V2>,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let factory = named_stateless(
+            move |node: &str, cx, forward: &Forward<K, V2>, record: Record<K, V>| {
+                let values = mapper(record.value).map_err(|e| user_failure(node, e))?;
+                for value in values {
+                    let out = Record {
+                        key: record.key.clone(),
+                        value,
+                        timestamp: record.timestamp,
+                        headers: record.headers.clone(),
+                    };
+                    forward.send(cx, out)?;
+                }
+                Ok(())
+            },
+        );
+        self.derive(
+            "try-flat-map-values",
             factory,
             self.key_serde.clone(),
             None,

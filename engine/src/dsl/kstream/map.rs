@@ -40,6 +40,57 @@ impl<K: Data, V: Data> KStream<K, V> {
         self.derive("map", factory, None, None, true)
     }
 
+    /// Replaces each record's key and value with what a fallible `mapper` returns; an
+    /// `Err` is a processing error of this node (see [`KStream::try_map_values`]). A later
+    /// stateful operator reads the result through a repartition topic.
+    ///
+    /// ```
+    /// # use tributary_engine::dsl::*;
+    /// # use tributary_engine::serde::*;
+    /// # use tributary_engine::{StreamsConfig, TopologyTestDriver};
+    /// // "<user>=<amount>" lines keyed by line number, re-keyed by user.
+    /// let builder = StreamsBuilder::new();
+    /// builder
+    ///     .stream("in", Consumed::with(StringSerde, StringSerde))
+    ///     .try_map(|_, line: String| {
+    ///         let (user, amount) = line.split_once('=').unwrap_or((&line, ""));
+    ///         Ok::<_, std::num::ParseIntError>((user.to_owned(), amount.parse::<i64>()?))
+    ///     })
+    ///     .to("amounts", Produced::with(StringSerde, I64Serde));
+    /// let mut config = StreamsConfig::new("doc");
+    /// config.set("processing.exception.handler", "log_and_continue")?;
+    /// let driver = TopologyTestDriver::new(builder.build()?, config)?;
+    /// let input = driver.input_topic("in", StringSerde, StringSerde)?;
+    /// input.pipe("1".into(), "ann=12".into(), 0)?;
+    /// input.pipe("2".into(), "bob".into(), 1)?; // no amount: logged, counted, skipped
+    /// let out = driver.output_topic("amounts", StringSerde, I64Serde);
+    /// assert_eq!(out.read_key_values()?, vec![("ann".to_string(), 12)]);
+    /// assert_eq!(driver.metrics().skipped_processing, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_map<K2: Data, V2: Data, E>(
+        &self,
+        mapper: impl Fn(K, V) -> Result<(K2, V2), E> + Send + Sync + 'static,
+    ) -> KStream<K2, V2>
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let factory = named_stateless(
+            move |node: &str, cx, forward: &Forward<K2, V2>, record: Record<K, V>| {
+                let (key, value) =
+                    mapper(record.key, record.value).map_err(|e| user_failure(node, e))?;
+                let out = Record {
+                    key,
+                    value,
+                    timestamp: record.timestamp,
+                    headers: record.headers,
+                };
+                forward.send(cx, out)
+            },
+        );
+        self.derive("try-map", factory, None, None, true)
+    }
+
     /// Replaces each record's value; the key, and so the partitioning, stays.
     ///
     /// ```
