@@ -1,10 +1,8 @@
 //! The `tributary` command line.
 
-mod config_file;
 mod demo;
 mod reset;
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use tributary::engine::{KafkaStreams, StreamsState};
+use tributary::worker::{self, Worker};
 
 /// Tributary: Kafka Streams-style stream processing.
 #[derive(Parser)]
@@ -135,13 +133,7 @@ impl Shipped {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
+    worker::init_logging();
     match Cli::parse().command {
         Command::Describe { topology } => {
             let topology = topology
@@ -171,7 +163,7 @@ fn main() -> anyhow::Result<()> {
             reset::run(&config, &input, &target, dry_run)?;
         }
         Command::Status { config, input } => {
-            let config = config_file::load(&config)?;
+            let config = worker::load(&config)?;
             print!(
                 "{}",
                 tributary::engine::status::application_status(&config, &input)?
@@ -202,26 +194,15 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs `topology` until a termination signal or a failure, then closes it.
+/// Runs `topology` as a worker until a termination signal or a failure, then closes it.
 fn run(
     topology: Shipped,
     config: &Path,
     (input, output, users): (&str, &str, Option<&str>),
 ) -> anyhow::Result<()> {
-    let config = config_file::load(config)?;
-    let topology = topology.build(input, output, users)?;
-    let stop = stop_on_signal()?;
-    let mut streams = KafkaStreams::new(topology, config);
-    streams.set_state_listener(|old, new| eprintln!("state: {old:?} -> {new:?}"));
-    streams.start()?;
-    if let Some(address) = streams.server_address() {
-        eprintln!("queries: http://{address}");
-    }
-    while !stop.load(Ordering::Acquire) && streams.state() != StreamsState::Error {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    streams.close(Duration::from_secs(60))?;
-    Ok(())
+    Worker::new(worker::load_settings(config)?)
+        .stopped_by_signals()?
+        .run(|_| topology.build(input, output, users))
 }
 
 /// A flag that SIGINT and SIGTERM set.

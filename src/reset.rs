@@ -7,8 +7,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use tributary::engine::reset::{ResetTo, apply_reset, plan_reset};
 
-use crate::config_file;
-
 /// Where the offsets go, as the command line says it.
 pub(crate) struct Target<'a> {
     /// `--to-datetime`: an RFC 3339 time.
@@ -53,7 +51,7 @@ pub(crate) fn run(
     target: &Target<'_>,
     dry_run: bool,
 ) -> anyhow::Result<()> {
-    let config = config_file::load(config)?;
+    let config = tributary::worker::load(config)?;
     let to = target.resolve()?;
     let plan = plan_reset(&config, inputs, to)?;
     print!("{plan}");
