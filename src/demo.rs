@@ -186,7 +186,13 @@ fn self_query(address: &str) -> bool {
     }
 }
 
-/// Writes task events at `rate` per second until `stop`; returns how many it wrote.
+/// Open tasks per user the generator keeps, so that a user's list has a handful of tasks.
+const OPEN_PER_USER: usize = 5;
+
+/// Writes task events at `rate` per second until `stop`; returns how many it wrote. It
+/// first creates tasks until each user has about [`OPEN_PER_USER`] open, then creates
+/// (40%), reassigns (20%), completes (30%) and deletes (10%) tasks, which keeps that
+/// backlog while every user's list changes every few seconds.
 fn generate(
     config: &StreamsConfig,
     users: u32,
@@ -213,7 +219,8 @@ fn generate(
         }
         let user = rng.random_range(0..users);
         let roll = rng.random_range(0..10);
-        let event = if open.is_empty() || roll < 4 {
+        let backlog = users as usize * OPEN_PER_USER;
+        let event = if open.len() < backlog || roll < 4 {
             next_task += 1;
             let task_id = format!("task-{next_task}");
             open.push(task_id.clone());
