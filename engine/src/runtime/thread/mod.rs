@@ -26,7 +26,7 @@ use crate::runtime::standby::StandbyControl;
 use crate::task::TaskOptions;
 use crate::topology::Topology;
 use rebalance::{MANAGER, RebalanceContext};
-use tasks::TaskManager;
+use tasks::{InstanceServices, TaskManager};
 
 /// How long a failed thread waits before its replacement starts.
 const REPLACEMENT_DELAY: Duration = Duration::from_secs(1);
@@ -182,7 +182,11 @@ fn run(
         (topology, options),
         collector,
         KafkaChangelogReader::new(config)?,
-        shared,
+        InstanceServices {
+            registry: shared.registry.clone(),
+            metrics: shared.metrics.clone(),
+            standbys: shared.standbys.clone(),
+        },
         index,
     );
     let topics = manager.source_topics();

@@ -16,11 +16,18 @@ use crate::metrics::{Metrics, TaskMetricHandles};
 use crate::record::RawRecord;
 use crate::runtime::standby::StandbyControl;
 
-use super::ThreadShared;
 use super::restore_progress::{RestoreProgress, Standing};
 use crate::task::{StreamTask, TaskOptions};
 use crate::task_id::TaskId;
 use crate::topology::Topology;
+
+/// What a thread's tasks use of the instance: where queries find their stores, the
+/// metrics, and the handover from standby copies.
+pub(crate) struct InstanceServices {
+    pub(crate) registry: Arc<StoreRegistry>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) standbys: Arc<StandbyControl>,
+}
 
 pub(crate) struct TaskManager {
     topology: Topology,
@@ -66,7 +73,7 @@ impl TaskManager {
         (topology, options): (Topology, TaskOptions),
         collector: KafkaCollector,
         reader: KafkaChangelogReader,
-        shared: &ThreadShared,
+        services: InstanceServices,
         index: usize,
     ) -> Self {
         let sources = topology
@@ -87,9 +94,9 @@ impl TaskManager {
             tasks: BTreeMap::new(),
             restoring: BTreeMap::new(),
             progress: RestoreProgress::new(format!("stream-thread-{index}")),
-            registry: shared.registry.clone(),
-            metrics: shared.metrics.clone(),
-            standbys: shared.standbys.clone(),
+            registry: services.registry,
+            metrics: services.metrics,
+            standbys: services.standbys,
             task_metrics: HashMap::new(),
             last_commit: Instant::now(),
             failure: None,
