@@ -81,6 +81,17 @@ fn await_answer(url: &str, want: &str) -> Answer {
     }
 }
 
+/// Waits until the read model behind the edge at `edge` answers (404 for a task nobody
+/// created, not 503 while the projection starts).
+fn await_read_model(edge: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let url = format!("http://{edge}/tasks/nobody-created-this");
+    while call("GET", &url, None).status != 404 {
+        assert!(Instant::now() < deadline, "the read model never answered");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 fn projection(events: &str) -> Topology {
     task_list::projection(events, None).unwrap()
 }
@@ -109,42 +120,77 @@ fn commands_are_checked_published_projected_and_replayed_to_the_same_read_model(
     let edge = start_edge(&events, read_model);
     let url = |path: &str| format!("http://{edge}{path}");
     let post = |path: &str, body: Option<&str>| call("POST", &url(path), body);
+    await_read_model(edge);
 
     // Syntax: 400 with the reason.
     for (path, body, reason) in [
         ("/tasks", Some("{"), "malformed command"),
         ("/tasks", Some(r#"{"title":"no id"}"#), "task_id"),
-        ("/tasks", Some(r#"{"task_id":"a b","title":"x"}"#), "`task_id` must be"),
-        ("/tasks", Some(r#"{"task_id":"t-1","title":" "}"#), "`title` must be"),
-        ("/tasks/t-1/assign", Some(r#"{"user":""}"#), "`user` must be"),
+        (
+            "/tasks",
+            Some(r#"{"task_id":"a b","title":"x"}"#),
+            "`task_id` must be",
+        ),
+        (
+            "/tasks",
+            Some(r#"{"task_id":"t-1","title":" "}"#),
+            "`title` must be",
+        ),
+        (
+            "/tasks/t-1/assign",
+            Some(r#"{"user":""}"#),
+            "`user` must be",
+        ),
     ] {
         let answer = post(path, body);
         assert_eq!(answer.status, 400, "{path} {body:?}: {}", answer.body);
-        assert!(answer.body.contains(reason), "{path} {body:?}: {}", answer.body);
+        assert!(
+            answer.body.contains(reason),
+            "{path} {body:?}: {}",
+            answer.body
+        );
     }
 
     // A task's life; each command waits for the read model to show the one before it (the
     // edge answers once the event is stored, before the projection applies it).
-    let created = post("/tasks", Some(r#"{"task_id":"t-1","title":"Write the docs"}"#));
+    let created = post(
+        "/tasks",
+        Some(r#"{"task_id":"t-1","title":"Write the docs"}"#),
+    );
     assert_eq!(created.status, 202, "{}", created.body);
     await_answer(&url("/tasks/t-1"), "Write the docs");
     let again = post("/tasks", Some(r#"{"task_id":"t-1","title":"Again"}"#));
-    assert_eq!((again.status, again.body.contains("already exists")), (409, true));
+    assert_eq!(
+        (again.status, again.body.contains("already exists")),
+        (409, true)
+    );
     let missing = post("/tasks/t-2/assign", Some(r#"{"user":"ann"}"#));
-    assert_eq!((missing.status, missing.body.contains("no task `t-2`")), (409, true));
+    assert_eq!(
+        (missing.status, missing.body.contains("no task `t-2`")),
+        (409, true)
+    );
     let unassigned = post("/tasks/t-1/complete", None);
     assert_eq!(
-        (unassigned.status, unassigned.body.contains("nobody assigned")),
+        (
+            unassigned.status,
+            unassigned.body.contains("nobody assigned")
+        ),
         (409, true),
         "{}",
         unassigned.body
     );
-    assert_eq!(post("/tasks/t-1/assign", Some(r#"{"user":"ann"}"#)).status, 202);
+    assert_eq!(
+        post("/tasks/t-1/assign", Some(r#"{"user":"ann"}"#)).status,
+        202
+    );
     await_answer(&url("/tasks/t-1"), "\"ann\"");
     assert_eq!(post("/tasks/t-1/complete", None).status, 202);
     await_answer(&url("/tasks/t-1"), "\"open\":false");
     let closed = post("/tasks/t-1/complete", None);
-    assert_eq!((closed.status, closed.body.contains("closed already")), (409, true));
+    assert_eq!(
+        (closed.status, closed.body.contains("closed already")),
+        (409, true)
+    );
 
     // More tasks, for ann and bob.
     for n in 2..=6 {
@@ -182,16 +228,19 @@ fn commands_are_checked_published_projected_and_replayed_to_the_same_read_model(
 
     let read_all = || -> BTreeMap<String, String> {
         let mut answers = BTreeMap::new();
-        for path in (1..=6)
-            .map(|n| format!("/tasks/t-{n}"))
-            .chain(["/users/ann/open-tasks".into(), "/users/bob/open-tasks".into()])
-        {
+        for path in (1..=6).map(|n| format!("/tasks/t-{n}")).chain([
+            "/users/ann/open-tasks".into(),
+            "/users/bob/open-tasks".into(),
+        ]) {
             answers.insert(path.clone(), call("GET", &url(&path), None).body);
         }
         answers
     };
     let before = read_all();
-    assert!(before["/users/ann/open-tasks"].contains("t-2"), "{before:?}");
+    assert!(
+        before["/users/ann/open-tasks"].contains("t-2"),
+        "{before:?}"
+    );
 
     // Replay: the projection stops, its application is reset to the beginning of the
     // events, and a fresh start rebuilds the same read model.
@@ -211,6 +260,7 @@ fn commands_are_checked_published_projected_and_replayed_to_the_same_read_model(
     apply_reset(&config, &plan).unwrap();
     let mut rebuilt = KafkaStreams::new(projection(&events), rebuilt_config(&config, read_model));
     rebuilt.start().unwrap();
+    await_read_model(edge);
     await_answer(&url("/users/bob/open-tasks"), "t-5");
     await_answer(&url("/tasks/t-6"), "Task 6");
     let after = read_all();

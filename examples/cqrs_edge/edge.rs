@@ -9,6 +9,8 @@
 //! - `GET /tasks/{id}`, `GET /users/{user}/open-tasks`: the read model, as the projection's
 //!   query server answers it.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -19,14 +21,35 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use rdkafka::ClientConfig;
+use rdkafka::client::DefaultClientContext;
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::AsyncRuntime;
 use serde::Deserialize;
 use serde_json::json;
 use tributary::topologies::task_list::{OPEN_TASKS, TASKS, TaskEvent, TaskEventKind, TaskState};
 
+/// Tokio, as the runtime of rdkafka's futures (the workspace builds rdkafka without its
+/// own runtime feature).
+pub struct Tokio;
+
+impl AsyncRuntime for Tokio {
+    type Delay = Pin<Box<tokio::time::Sleep>>;
+
+    fn spawn<T>(task: T)
+    where
+        T: Future<Output = ()> + Send + 'static,
+    {
+        tokio::spawn(task);
+    }
+
+    fn delay_for(duration: Duration) -> Self::Delay {
+        Box::pin(tokio::time::sleep(duration))
+    }
+}
+
 /// What the edge needs: a producer for the events topic, and where the read model answers.
 pub struct Edge {
-    producer: FutureProducer,
+    producer: FutureProducer<DefaultClientContext, Tokio>,
     events: String,
     /// The projection's query server, `http://host:port`.
     read_model: String,
@@ -74,7 +97,9 @@ impl Edge {
             Ok(mut response) => {
                 let body: serde_json::Value = response
                     .body_mut()
-                    .read_json()
+                    .read_to_string()
+                    .map_err(|e| e.to_string())
+                    .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()))
                     .map_err(|e| Reply::unavailable(format!("the read model answered: {e}")))?;
                 Ok(Some(body["value"].clone()))
             }
@@ -220,9 +245,7 @@ struct AssignTask {
 async fn open_task(edge: &Edge, id: &str) -> Result<TaskState, Reply> {
     match edge.task(id).await? {
         None => Err(Reply::conflict(format!("there is no task `{id}`"))),
-        Some(task) if !task.open => Err(Reply::conflict(format!(
-            "task `{id}` is closed already"
-        ))),
+        Some(task) if !task.open => Err(Reply::conflict(format!("task `{id}` is closed already"))),
         Some(task) => Ok(task),
     }
 }

@@ -15,12 +15,13 @@ use tributary::topologies::task_list;
 fn main() -> anyhow::Result<()> {
     tributary::worker::run(|settings| {
         let events = settings.require("events")?;
+        // The edge owns the events topic: it exists before the projection reads it.
+        tributary::worker::create_topic(settings, events, 3)?;
         let listen = settings.require("edge")?.to_owned();
-        let read_model = settings
-            .streams
-            .application_server
-            .clone()
-            .context("the edge reads the model through the query server: set application.server")?;
+        let read_model =
+            settings.streams.application_server.clone().context(
+                "the edge reads the model through the query server: set application.server",
+            )?;
         let bootstrap = &settings.streams.bootstrap_servers;
         let edge = edge::Edge::new(bootstrap, events, &read_model)?;
         std::thread::spawn(move || serve(edge, &listen));

@@ -51,6 +51,19 @@ pub fn run(build: impl FnOnce(&Settings) -> anyhow::Result<Topology>) -> anyhow:
     Worker::from_command_line()?.run(build)
 }
 
+/// Creates `topic` with `partitions` partitions on the cluster of `settings` unless it
+/// exists: for the topics an application owns, such as the events it publishes.
+///
+/// # Errors
+/// When the cluster cannot be reached or refuses to create the topic.
+pub fn create_topic(settings: &Settings, topic: &str, partitions: i32) -> anyhow::Result<()> {
+    let admin = tributary_engine::internals::TopicAdmin::new(&settings.streams)?;
+    admin
+        .create_topic(topic, partitions, &[])
+        .with_context(|| format!("creating the topic `{topic}`"))?;
+    Ok(())
+}
+
 /// Logs to standard error, filtered by `RUST_LOG` (default `warn`); nothing when logging
 /// is already set up.
 pub fn init_logging() {
