@@ -59,15 +59,8 @@ fn main() {
         let shift = Cell::new(0i64);
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
-                common::timed(&totals, name, iters, &input, |mut batch| {
-                    let base = shift.get();
-                    for r in &mut batch {
-                        r.timestamp += base;
-                    }
-                    shift.set(base + BATCH as i64);
-                    task.add_records("events", batch);
-                    task.process(usize::MAX).unwrap();
-                    task.commit().unwrap();
+                common::timed(&totals, name, iters, &input, |batch| {
+                    common::run_shifted(&mut task, "events", batch, &shift)
                 })
             })
         });

@@ -100,19 +100,11 @@ fn main() {
                 ("bench-counts-times-changelog", 1),
             ],
         );
-        // Each batch continues in time where the last ended, so nothing is late.
         let shift = Cell::new(0i64);
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
-                common::timed(&totals, name, iters, &input, |mut batch| {
-                    let base = shift.get();
-                    for r in &mut batch {
-                        r.timestamp += base;
-                    }
-                    shift.set(base + BATCH as i64);
-                    task.add_records("events", batch);
-                    task.process(usize::MAX).unwrap();
-                    task.commit().unwrap();
+                common::timed(&totals, name, iters, &input, |batch| {
+                    common::run_shifted(&mut task, "events", batch, &shift)
                 })
             })
         });

@@ -247,7 +247,7 @@ fn commands_are_checked_published_projected_and_replayed_to_the_same_read_model(
     streams.close(Duration::from_secs(30)).unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     let plan = loop {
-        match plan_reset(&config, &[events.clone()], ResetTo::Earliest) {
+        match plan_reset(&config, std::slice::from_ref(&events), ResetTo::Earliest) {
             Ok(plan) => break plan,
             // The group may still list the closed instance for a moment.
             Err(e) if Instant::now() < deadline => {

@@ -1,7 +1,7 @@
 //! Shared pieces of the micro-benchmarks: a collector that discards, input records, and
 //! the ratio report.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -105,6 +105,26 @@ pub fn timed(
     }
     totals.add(name, elapsed, iters);
     elapsed
+}
+
+/// Runs `batch` through `task` (input `topic`), one commit at the end, its timestamps moved
+/// on by `shift` (which then moves on by the batch's length): each batch continues in time
+/// where the last ended, so nothing is late and old windows expire as in a steady stream.
+#[allow(dead_code, reason = "used by some benchmarks only")]
+pub fn run_shifted(
+    task: &mut StreamTask,
+    topic: &str,
+    mut batch: Vec<RawRecord>,
+    shift: &Cell<i64>,
+) {
+    let base = shift.get();
+    for r in &mut batch {
+        r.timestamp += base;
+    }
+    shift.set(base + batch.len() as i64);
+    task.add_records(topic, batch);
+    task.process(usize::MAX).unwrap();
+    task.commit().unwrap();
 }
 
 /// Total time and iterations measured per benchmark, for the ratio printed at the end.

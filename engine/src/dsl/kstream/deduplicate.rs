@@ -64,11 +64,7 @@ impl<K: Data, V: Data> KStream<K, V> {
             "keep the seen keys",
             fix,
         );
-        let repartition = deduplicated
-            .name
-            .as_ref()
-            .map(|n| format!("{n}-repartition"));
-        let input = self.keyed_input(kind, repartition, fix);
+        let input = self.keyed_input(kind, deduplicated.name.clone(), fix);
         let id: IdFn<K, V, K> = Arc::new(|key, _| key.clone());
         let plan = Plan {
             kind,

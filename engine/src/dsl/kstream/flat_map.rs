@@ -1,6 +1,8 @@
 use crate::dsl::{Data, KStream};
+use crate::error::StreamsError;
+use crate::processor::TaskContext;
 use crate::processor::node::{Forward, named_stateless, stateless, user_failure};
-use crate::record::Record;
+use crate::record::{Headers, Record};
 
 impl<K: Data, V: Data> KStream<K, V> {
     /// Replaces each record with zero or more records. Keys may change, so a later
@@ -70,16 +72,13 @@ impl<K: Data, V: Data> KStream<K, V> {
         I: IntoIterator<Item = V2>,
     {
         let factory = stateless(move |cx, forward: &Forward<K, V2>, record: Record<K, V>| {
-            for value in mapper(record.value) {
-                let out = Record {
-                    key: record.key.clone(),
-                    value,
-                    timestamp: record.timestamp,
-                    headers: record.headers.clone(),
-                };
-                forward.send(cx, out)?;
-            }
-            Ok(())
+            let Record {
+                key,
+                value,
+                timestamp,
+                headers,
+            } = record;
+            forward_each(cx, forward, (key, timestamp, headers), mapper(value))
         });
         self.derive(
             "flat-map-values",
@@ -126,17 +125,14 @@ impl<K: Data, V: Data> KStream<K, V> {
     {
         let factory = named_stateless(
             move |node: &str, cx, forward: &Forward<K, V2>, record: Record<K, V>| {
-                let values = mapper(record.value).map_err(|e| user_failure(node, e))?;
-                for value in values {
-                    let out = Record {
-                        key: record.key.clone(),
-                        value,
-                        timestamp: record.timestamp,
-                        headers: record.headers.clone(),
-                    };
-                    forward.send(cx, out)?;
-                }
-                Ok(())
+                let Record {
+                    key,
+                    value,
+                    timestamp,
+                    headers,
+                } = record;
+                let values = mapper(value).map_err(|e| user_failure(node, e))?;
+                forward_each(cx, forward, (key, timestamp, headers), values)
             },
         );
         self.derive(
@@ -147,4 +143,24 @@ impl<K: Data, V: Data> KStream<K, V> {
             self.repartition_required,
         )
     }
+}
+
+/// Forwards one record per value of `values`, each with the input record's key, time and
+/// headers.
+fn forward_each<K: Data, V2: Data>(
+    cx: &mut TaskContext,
+    forward: &Forward<K, V2>,
+    (key, timestamp, headers): (K, i64, Headers),
+    values: impl IntoIterator<Item = V2>,
+) -> Result<(), StreamsError> {
+    for value in values {
+        let out = Record {
+            key: key.clone(),
+            value,
+            timestamp,
+            headers: headers.clone(),
+        };
+        forward.send(cx, out)?;
+    }
+    Ok(())
 }
