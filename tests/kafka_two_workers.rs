@@ -284,6 +284,10 @@ impl App {
             ("state.dir", dir.to_str().unwrap()),
             ("commit.interval.ms", "300"),
             ("consumer.session.timeout.ms", "6000"),
+            // The rebalance timeout: how long the coordinator may wait for the members it
+            // knows to rejoin — killed ones never do. librdkafka's default (5 min) once
+            // held the group for two minutes after the chaos; one minute bounds that.
+            ("consumer.max.poll.interval.ms", "60000"),
         ];
         let args = [
             "--input",
@@ -313,7 +317,7 @@ impl App {
             &self.config,
             &self.id,
             &self.group_topics(),
-            Duration::from_secs(120),
+            Duration::from_secs(240),
             alive,
         );
     }
