@@ -255,3 +255,79 @@ fn a_handler_in_rust_sees_where_the_record_came_from_and_decides() {
         "the record it skipped"
     );
 }
+
+/// Writes strings, but refuses to serialize `"bad"`.
+struct RefusesBad;
+
+impl tributary::engine::serde::Serde<String> for RefusesBad {
+    fn serialize(
+        &self,
+        value: &String,
+        out: &mut Vec<u8>,
+    ) -> Result<(), tributary::engine::serde::SerdeError> {
+        if value == "bad" {
+            return Err(tributary::engine::serde::SerdeError::new(
+                "picky",
+                "refuses bad",
+            ));
+        }
+        out.extend_from_slice(value.as_bytes());
+        Ok(())
+    }
+
+    fn deserialize(&self, bytes: &[u8]) -> Result<String, tributary::engine::serde::SerdeError> {
+        Ok(String::from_utf8_lossy(bytes).into_owned())
+    }
+
+    fn format(&self) -> tributary::engine::serde::Format {
+        tributary::engine::serde::Format::String
+    }
+}
+
+#[test]
+fn a_record_whose_output_is_dropped_and_whose_processing_fails_is_dead_lettered_once() {
+    // Each record is written to `copies` (which refuses "bad"), then parsed as a number.
+    let builder = StreamsBuilder::new();
+    let input = builder.stream("in", Consumed::with(StringSerde, StringSerde));
+    input.to("copies", Produced::with(StringSerde, RefusesBad));
+    input
+        .try_map_values(|v| v.parse::<i64>())
+        .to("numbers", Produced::with(StringSerde, I64Serde));
+    let mut config = StreamsConfig::new("processing-errors");
+    for (key, value) in [
+        ("processing.exception.handler", "log_and_continue"),
+        ("production.exception.handler", "continue"),
+        ("errors.dead.letter.queue.topic.name", "dead-letters"),
+    ] {
+        config.set(key, value).unwrap();
+    }
+    let driver = TopologyTestDriver::new(builder.build().unwrap(), config).unwrap();
+    let pipe = driver.input_topic("in", StringSerde, StringSerde).unwrap();
+    pipe.pipe("a".into(), "bad".into(), 0).unwrap(); // dropped by `copies`, then fails
+    pipe.pipe("b".into(), "7".into(), 1).unwrap();
+    let dead = driver.raw_records("dead-letters");
+    assert_eq!(dead.len(), 1, "one dead letter for the one bad record");
+    let header = |name: &str| {
+        dead[0]
+            .1
+            .headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.clone())
+            .map(|v| String::from_utf8(v).unwrap())
+    };
+    assert_eq!(
+        header("__streams.errors.exception").as_deref(),
+        Some("tributary::StreamsError::ProcessingFailed"),
+        "the dead letter names the failure"
+    );
+    let metrics = driver.metrics();
+    assert_eq!(
+        (
+            metrics.skipped_production,
+            metrics.skipped_processing,
+            metrics.dead_lettered
+        ),
+        (1, 1, 1)
+    );
+}

@@ -321,6 +321,9 @@ impl StreamTask {
                         ProcessingResponse::Continue => {
                             tracing::warn!(task = %self.id, %error, "skipping a record whose processing failed");
                             self.cx.metrics.skipped_processing += 1;
+                            // One dead letter per record: the failure, not an output a
+                            // sink dropped before it.
+                            self.cx.rejected_output = None;
                             send_dead_letter(
                                 &mut self.cx,
                                 self.dead_letter.as_ref(),
