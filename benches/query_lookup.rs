@@ -1,15 +1,18 @@
 //! Point lookups on a broker: two `KafkaStreams` instances of the task-list projection share
-//! 4 partitions holding 10k users' completed counts. In the same run, one client asks for
+//! 4 partitions holding 10k users' completed counts. In the same run, clients ask for
 //! random users:
 //!
 //! - in-process: the store partition's read handle, as `KafkaStreams::stores` gives it
-//!   (the baseline: no HTTP, no routing);
-//! - HTTP, local: `GET /v1/stores/completed-by-user/keys/{user}` at the instance that owns
-//!   the user;
+//!   (no HTTP, no routing);
+//! - a constant: the same HTTP stack (axum on a two-thread tokio runtime, as the query
+//!   server) answering every lookup with a fixed body of the same shape — the baseline;
+//! - HTTP, at the owner: `GET /v1/stores/completed-by-user/keys/{user}` at the instance
+//!   that owns the user;
 //! - HTTP, forwarded: the same at the other instance, which forwards to the owner.
 //!
-//! Each prints lookups per second (one client, sequential requests on a keep-alive
-//! connection), p50 and p99 latency, and the ratio of HTTP throughput to in-process.
+//! The HTTP ones run with 1 client and with 32 concurrent clients (one keep-alive
+//! connection each). Each prints lookups per second, p50 and p99 latency; then the ratios
+//! of lookups per second at the owner to the constant's (target at 32 clients: ≥ 0.5).
 //!
 //! Needs a broker: `scripts/bench.sh --bench query_lookup` starts one, or set
 //! `TRIBUTARY_BOOTSTRAP`.
@@ -28,6 +31,8 @@ use tributary::topologies::task_list::{self, COMPLETED, TaskEvent, TaskEventKind
 const USERS: u32 = 10_000;
 const PARTITIONS: i32 = 4;
 const LOOKUPS: usize = 20_000;
+/// Concurrent clients of the second round.
+const CLIENTS: usize = 32;
 
 fn main() {
     let bootstrap = std::env::var("TRIBUTARY_BOOTSTRAP").unwrap_or_else(|_| {
@@ -99,29 +104,29 @@ fn main() {
         let hosted = owner.hosted(index, partition).unwrap();
         hosted.reader.get(user.as_bytes()).unwrap().is_some()
     });
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let http = |user: &str, at: usize| {
-        let url = format!("http://{}/v1/stores/{COMPLETED}/keys/{user}", addresses[at]);
-        let mut response = agent.get(&url).call().unwrap();
-        let ok = response.status() == 200;
-        let _ = response.body_mut().read_to_vec().unwrap();
-        ok
+    let constant = constant_server();
+    let url = |user: &str, at: usize| {
+        format!("http://{}/v1/stores/{COMPLETED}/keys/{user}", addresses[at])
     };
-    let local = measure("HTTP, at the owner", &picks, |user| {
-        http(user, owner_of(user))
-    });
-    let forwarded = measure("HTTP, forwarded", &picks, |user| {
-        http(user, 1 - owner_of(user))
-    });
-    for (name, run) in [("local", &local), ("forwarded", &forwarded)] {
+    let mut ratios = Vec::new();
+    for clients in [1, CLIENTS] {
+        let baseline = measure_http("constant", &picks, clients, |user| {
+            format!("http://{constant}/v1/stores/{COMPLETED}/keys/{user}")
+        });
+        let local = measure_http("HTTP, at the owner", &picks, clients, |user| {
+            url(user, owner_of(user))
+        });
+        let forwarded = measure_http("HTTP, forwarded", &picks, clients, |user| {
+            url(user, 1 - owner_of(user))
+        });
+        ratios.push((clients, baseline, local, forwarded));
+    }
+    for (clients, baseline, local, forwarded) in &ratios {
         println!(
-            "HTTP {name} / in-process: throughput {:.4}x, p50 {:.0}x, p99 {:.0}x",
-            run.per_second / direct.per_second,
-            run.p50.as_secs_f64() / direct.p50.as_secs_f64(),
-            run.p99.as_secs_f64() / direct.p99.as_secs_f64(),
+            "{clients:>2} client(s): at the owner / constant: {:.2}x lookups/s; forwarded / constant: {:.2}x; at the owner / in-process: {:.3}x",
+            local.per_second / baseline.per_second,
+            forwarded.per_second / baseline.per_second,
+            local.per_second / direct.per_second,
         );
     }
     for streams in &mut instances {
@@ -140,28 +145,114 @@ fn measure(name: &str, picks: &[&String], mut lookup: impl FnMut(&str) -> bool) 
     for user in picks.iter().take(500) {
         assert!(lookup(user), "{name}: {user} not found");
     }
-    let mut latencies = Vec::with_capacity(picks.len());
     let started = Instant::now();
-    for user in picks {
-        let t = Instant::now();
-        assert!(lookup(user), "{name}: {user} not found");
-        latencies.push(t.elapsed());
+    let latencies = timed(picks, &mut lookup, name);
+    report(name, 1, latencies, started.elapsed(), picks.len())
+}
+
+/// GETs `url(pick)` for every pick, split over `clients` threads with a keep-alive
+/// connection each; every answer must be 200.
+fn measure_http(
+    name: &str,
+    picks: &[&String],
+    clients: usize,
+    url: impl Fn(&str) -> String + Sync,
+) -> Measured {
+    let get = |agent: &ureq::Agent, user: &str| {
+        let mut response = agent.get(&url(user)).call().unwrap();
+        let _ = response.body_mut().read_to_vec().unwrap();
+        response.status() == 200
+    };
+    let agents: Vec<ureq::Agent> = (0..clients)
+        .map(|_| {
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into()
+        })
+        .collect();
+    for (agent, user) in agents.iter().cycle().zip(picks.iter().take(500)) {
+        assert!(get(agent, user), "{name}: {user} not found");
     }
-    let elapsed = started.elapsed();
+    let share = picks.len().div_ceil(clients);
+    let started = Instant::now();
+    let latencies: Vec<Duration> = std::thread::scope(|scope| {
+        let running: Vec<_> = agents
+            .iter()
+            .zip(picks.chunks(share))
+            .map(|(agent, mine)| scope.spawn(|| timed(mine, &mut |user| get(agent, user), name)))
+            .collect();
+        running
+            .into_iter()
+            .flat_map(|client| client.join().unwrap())
+            .collect()
+    });
+    report(name, clients, latencies, started.elapsed(), picks.len())
+}
+
+/// Each lookup's latency; every lookup must succeed.
+fn timed(picks: &[&String], lookup: &mut impl FnMut(&str) -> bool, name: &str) -> Vec<Duration> {
+    picks
+        .iter()
+        .map(|user| {
+            let t = Instant::now();
+            assert!(lookup(user), "{name}: {user} not found");
+            t.elapsed()
+        })
+        .collect()
+}
+
+/// Prints and returns lookups per second, p50 and p99.
+fn report(
+    name: &str,
+    clients: usize,
+    mut latencies: Vec<Duration>,
+    elapsed: Duration,
+    lookups: usize,
+) -> Measured {
     latencies.sort_unstable();
     let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
     let measured = Measured {
-        per_second: picks.len() as f64 / elapsed.as_secs_f64(),
+        per_second: lookups as f64 / elapsed.as_secs_f64(),
         p50: at(0.50),
         p99: at(0.99),
     };
     println!(
-        "{name:<24} {:>9.0} lookups/s  p50 {:>8.1} µs  p99 {:>8.1} µs",
+        "{name:<24} {clients:>2} client(s) {:>9.0} lookups/s  p50 {:>8.1} µs  p99 {:>8.1} µs",
         measured.per_second,
         measured.p50.as_secs_f64() * 1e6,
         measured.p99.as_secs_f64() * 1e6,
     );
     measured
+}
+
+/// The baseline: the query server's HTTP stack (axum on a two-thread tokio runtime)
+/// answering every key lookup with a constant body of the same shape.
+fn constant_server() -> std::net::SocketAddr {
+    use axum::routing::get;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let address = listener.local_addr().unwrap();
+    let body = serde_json::json!({
+        "store": COMPLETED, "key": "user-0", "value": 1, "partition": 0, "instance": address.to_string(),
+    });
+    let app = axum::Router::new().route(
+        "/v1/stores/{store}/keys/{key}",
+        get(move || {
+            let body = body.clone();
+            async move { axum::Json(body) }
+        }),
+    );
+    std::thread::spawn(move || {
+        runtime.block_on(async move { axum::serve(listener, app).await.unwrap() });
+    });
+    address
 }
 
 /// One completed task per user.

@@ -229,7 +229,16 @@ impl Api {
     }
 }
 
-/// Runs a blocking store read on the runtime's blocking pool: RocksDB is synchronous FFI.
+/// Runs a point read (one key) right on the server's thread: a RocksDB get takes
+/// microseconds, less than a hop to the blocking pool and back.
+pub(crate) fn point_read<T>(
+    read: impl FnOnce() -> Result<T, tributary_state::StateError>,
+) -> Result<T, ApiError> {
+    read().map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// Runs a blocking store read on the runtime's blocking pool: range reads can take long,
+/// and RocksDB is synchronous FFI.
 pub(crate) async fn blocking<T: Send + 'static>(
     read: impl FnOnce() -> Result<T, tributary_state::StateError> + Send + 'static,
 ) -> Result<T, ApiError> {

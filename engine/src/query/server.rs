@@ -14,8 +14,8 @@ use crate::query::forward::Peers;
 use crate::query::middleware::authorize;
 use crate::query::routes;
 
-/// Worker threads of the server's runtime: queries are short, and RocksDB reads run on its
-/// blocking pool.
+/// Worker threads of the server's runtime: key lookups read RocksDB on them (microseconds);
+/// range reads run on its blocking pool.
 const SERVER_THREADS: usize = 2;
 
 /// What the server is started with.

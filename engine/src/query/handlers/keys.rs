@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::query::api::{Api, KeyAnswer, Store, blocking, refuse_window_store};
+use crate::query::api::{Api, KeyAnswer, Store, point_read, refuse_window_store};
 use crate::query::error::ApiError;
 use crate::query::format::{parse_key, render};
 use crate::query::params::Params;
@@ -42,8 +42,8 @@ pub(crate) async fn get(
     if params.allow_stale {
         let partition = api.partition_of(&store, &bytes)?;
         if let Some(standby) = api.standby_here(&store, partition)? {
-            let (reader, lag) = (standby.reader.clone(), standby.lag());
-            let Some(value) = blocking(move || reader.get(&bytes)).await? else {
+            let lag = standby.lag();
+            let Some(value) = point_read(|| standby.reader.get(&bytes))? else {
                 return Err(ApiError::KeyNotFound { store: name, key });
             };
             let mut body = answer(&api, &store, &name, &key, &value, partition);
@@ -56,8 +56,7 @@ pub(crate) async fn get(
         KeyAnswer::Here(partition, hosted) => (partition, hosted),
         KeyAnswer::Forwarded(response) => return Ok(response),
     };
-    let reader = hosted.reader;
-    let Some(value) = blocking(move || reader.get(&bytes)).await? else {
+    let Some(value) = point_read(|| hosted.reader.get(&bytes))? else {
         return Err(ApiError::KeyNotFound { store: name, key });
     };
     let body = answer(&api, &store, &name, &key, &value, partition);
