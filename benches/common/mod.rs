@@ -49,6 +49,15 @@ impl ChangelogReader for NoChangelog {
 /// Task 0_0 of `topology`, initialized, writing to [`Discard`], with a 10 MiB record cache
 /// and its state in a temporary directory (returned, to keep it alive).
 pub fn task(topology: &Topology, partitions: &[(&str, i32)]) -> (StreamTask, tempfile::TempDir) {
+    task_with(topology, partitions, &[])
+}
+
+/// [`task`] with `settings` on top of its configuration.
+pub fn task_with(
+    topology: &Topology,
+    partitions: &[(&str, i32)],
+    settings: &[(&str, &str)],
+) -> (StreamTask, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = StreamsConfig::new("bench");
     config
@@ -57,6 +66,9 @@ pub fn task(topology: &Topology, partitions: &[(&str, i32)]) -> (StreamTask, tem
     config
         .set("rocksdb.memory.bytes", "134217728")
         .expect("a memory budget");
+    for (key, value) in settings {
+        config.set(key, value).expect("a valid setting");
+    }
     let partitions: HashMap<String, i32> = partitions
         .iter()
         .map(|(t, n)| ((*t).to_owned(), *n))

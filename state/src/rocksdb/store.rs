@@ -3,7 +3,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rocksdb::{
-    BlockBasedOptions, DB, Direction, IteratorMode, Options, ReadOptions, WriteBatch, WriteOptions,
+    BlockBasedIndexType, BlockBasedOptions, DB, Direction, IteratorMode, Options, ReadOptions,
+    WriteBatch, WriteOptions,
 };
 
 use crate::StateError;
@@ -39,7 +40,16 @@ impl RocksDbKeyValueStore {
             .map_err(|e| StateError::io("create the store directory", path, e))?;
         let mut table = BlockBasedOptions::default();
         table.set_block_cache(budget.cache());
+        // Index and filter blocks live in the shared cache, so the budget bounds them too.
+        // Partitioned into small blocks: a store's full filter grows with its keys (a few
+        // MiB at millions of keys), past what one shard of the cache can hold, and would then
+        // be read from disk and checksummed on every lookup. The top level of each stays
+        // pinned; the partitions are cached with high priority.
         table.set_cache_index_and_filter_blocks(true);
+        table.set_cache_index_and_filter_blocks_with_high_priority(true);
+        table.set_index_type(BlockBasedIndexType::TwoLevelIndexSearch);
+        table.set_partition_filters(true);
+        table.set_pin_top_level_index_and_filter(true);
         table.set_bloom_filter(10.0, false);
         let mut options = Options::default();
         options.create_if_missing(true);
