@@ -9,7 +9,9 @@
 //! - restore: a 1M-record changelog restored into RocksDB by the engine's tasks, against a
 //!   plain consumer reading the same topic;
 //! - (a) and (b) again under `exactly_once_v2` (transactions, commits every 100 ms),
-//!   against the engine's own at-least-once runs.
+//!   against the engine's own at-least-once runs;
+//! - scaling: (a) with 1, 2 and 4 stream threads in one instance, and with two instances
+//!   of 2 threads each, against the one-thread run (`scaling.rs`).
 //!
 //! Each prints records per second and CPU time per record (user + system of this process,
 //! which does all the work; the broker runs in its own process) and the ratios.
@@ -20,6 +22,7 @@
 mod baseline;
 mod cpu;
 mod restore;
+mod scaling;
 mod work;
 
 use std::sync::Arc;
@@ -98,8 +101,8 @@ fn main() {
         admin.create_topic(&loop_out, PARTITIONS, &[]).unwrap();
         let seen = Arc::new(AtomicU64::new(0));
         let engine = run_engine(
-            config(&format!("engine-{index}")),
-            topology(&input, &engine_out, seen.clone()),
+            vec![config(&format!("engine-{index}"))],
+            || topology(&input, &engine_out, seen.clone()),
             &seen,
             events,
         );
@@ -112,8 +115,8 @@ fn main() {
         eos_config.set("commit.interval.ms", "100").unwrap();
         let seen = Arc::new(AtomicU64::new(0));
         let eos = run_engine(
-            eos_config,
-            topology(&input, &eos_out, seen.clone()),
+            vec![eos_config],
+            || topology(&input, &eos_out, seen.clone()),
             &seen,
             events,
         );
@@ -134,13 +137,25 @@ fn main() {
         cpu::report(name, engine, hand, "loop");
     }
 
-    let (restored, consumed) = restore::measure(&config("restore"), events, USERS);
-    cpu::report(
-        "restore of a changelog into RocksDB vs a plain consumer reading it",
-        restored,
-        consumed,
-        "consume",
-    );
+    scaling::measure(&config, &admin, &input, &format!("e2e-{run_id}"), events);
+
+    for (partitions, filled) in [(PARTITIONS, PARTITIONS), (64, PARTITIONS)] {
+        let (restored, consumed) = restore::measure(
+            &config(&format!("restore-{partitions}")),
+            events,
+            USERS,
+            partitions,
+            filled,
+        );
+        cpu::report(
+            &format!(
+                "restore of a changelog into RocksDB vs a plain consumer reading it ({partitions} tasks, {filled} with records)"
+            ),
+            restored,
+            consumed,
+            "consume",
+        );
+    }
 }
 
 /// Writes `events` JSON task events keyed by user to `topic`.
@@ -177,23 +192,32 @@ fn preload(config: &StreamsConfig, topic: &str, events: u64) {
     producer.flush().unwrap();
 }
 
-/// Runs `topology` with one stream thread until `seen` reaches `events`, then closes it
-/// (the last commit included).
+/// Runs one instance of `topology()` per configuration (each with a state directory of its
+/// own) until `seen` counts `events` records, then closes them (the last commit included).
 fn run_engine(
-    config: StreamsConfig,
-    topology: tributary::Topology,
+    configs: Vec<StreamsConfig>,
+    topology: impl Fn() -> tributary::Topology,
     seen: &AtomicU64,
     events: u64,
 ) -> Run {
-    let state = tempfile::tempdir().unwrap();
-    let mut config = config;
-    config
-        .set("state.dir", state.path().to_str().unwrap())
-        .unwrap();
-    config.set("application.server", "127.0.0.1:0").unwrap();
+    let states: Vec<tempfile::TempDir> = configs
+        .iter()
+        .map(|_| tempfile::tempdir().unwrap())
+        .collect();
     let cpu_before = process_cpu();
-    let mut streams = KafkaStreams::new(topology, config);
-    streams.start().unwrap();
+    let mut instances: Vec<KafkaStreams> = configs
+        .into_iter()
+        .zip(&states)
+        .map(|(mut config, state)| {
+            config
+                .set("state.dir", state.path().to_str().unwrap())
+                .unwrap();
+            config.set("application.server", "127.0.0.1:0").unwrap();
+            let mut streams = KafkaStreams::new(topology(), config);
+            streams.start().unwrap();
+            streams
+        })
+        .collect();
     let mut first = None;
     loop {
         let n = seen.load(Ordering::Relaxed);
@@ -205,7 +229,9 @@ fn run_engine(
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    streams.close(Duration::from_secs(120)).unwrap();
+    for streams in &mut instances {
+        streams.close(Duration::from_secs(120)).unwrap();
+    }
     Run {
         records: seen.load(Ordering::Relaxed),
         elapsed: first.expect("records were read").elapsed(),

@@ -1,6 +1,8 @@
 //! Restore rate: a changelog of `records` count updates restored into the RocksDB stores of
 //! a count topology's tasks (the engine's restore path, from an empty state directory),
-//! against a plain consumer reading the same topic to its end with the same settings.
+//! against a plain consumer reading the same topic to its end with the same settings. The
+//! changelog has `partitions` partitions (one task each) of which the first `filled` hold
+//! the records: with 64 and 4, most tasks have nothing to restore.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -17,22 +19,28 @@ use tributary::engine::partitioner::partition_for;
 use tributary::engine::serde::StringSerde;
 use tributary::{Consumed, Grouped, Materialized, StreamsBuilder, StreamsConfig};
 
-use crate::PARTITIONS;
 use crate::cpu::{Run, process_cpu};
 
-/// Fills the changelog of store `counts`, then measures (restore, plain consume).
-pub fn measure(config: &StreamsConfig, records: u64, keys: u64) -> (Run, Run) {
+/// Fills the first `filled` of `partitions` partitions of store `counts`' changelog, then
+/// measures (restore, plain consume).
+pub fn measure(
+    config: &StreamsConfig,
+    records: u64,
+    keys: u64,
+    partitions: i32,
+    filled: i32,
+) -> (Run, Run) {
     let app = config.application_id.clone();
     let source = format!("{app}-source");
     let admin = TopicAdmin::new(config).unwrap();
-    admin.create_topic(&source, PARTITIONS, &[]).unwrap();
+    admin.create_topic(&source, partitions, &[]).unwrap();
     let builder = StreamsBuilder::new();
     builder
         .stream(&source, Consumed::with(StringSerde, StringSerde))
         .group_by_key(Grouped::new())
         .count(Materialized::named("counts"));
     let topology = builder.build().unwrap();
-    let partitions: HashMap<String, i32> = admin.prepare(&topology, &app).unwrap();
+    let topic_partitions: HashMap<String, i32> = admin.prepare(&topology, &app).unwrap();
     let changelog = format!("{app}-counts-changelog");
 
     let mut producer = KafkaCollector::new(config).unwrap();
@@ -43,7 +51,7 @@ pub fn measure(config: &StreamsConfig, records: u64, keys: u64) -> (Run, Run) {
         producer
             .send(OutgoingRecord {
                 topic: &changelog,
-                partition: partition_for(key.as_bytes(), PARTITIONS),
+                partition: partition_for(key.as_bytes(), filled),
                 key: Some(key.as_bytes()),
                 value: Some(&count.to_be_bytes()),
                 timestamp: 0,
@@ -55,16 +63,16 @@ pub fn measure(config: &StreamsConfig, records: u64, keys: u64) -> (Run, Run) {
 
     // The plain consumer reads the topic before and after the restore; the faster of the
     // two runs is the baseline (the first read also warms the broker up).
-    let consumed_before = consume(config, &changelog);
+    let consumed_before = consume(config, &changelog, partitions);
 
     let state = tempfile::tempdir().unwrap();
-    let options = TaskOptions::from_config(config, &topology, partitions)
+    let options = TaskOptions::from_config(config, &topology, topic_partitions)
         .with_state_dir(state.path().to_owned());
     let mut reader = KafkaChangelogReader::new(config).unwrap();
     let cpu_before = process_cpu();
     let started = Instant::now();
     let mut restored = 0;
-    for partition in 0..PARTITIONS {
+    for partition in 0..partitions {
         let id = TaskId {
             subtopology: 0,
             partition,
@@ -80,7 +88,7 @@ pub fn measure(config: &StreamsConfig, records: u64, keys: u64) -> (Run, Run) {
         cpu: process_cpu() - cpu_before,
     };
     assert_eq!(restored, records, "the whole changelog was restored");
-    let consumed_after = consume(config, &changelog);
+    let consumed_after = consume(config, &changelog, partitions);
     let consumed = if consumed_before.rate() > consumed_after.rate() {
         consumed_before
     } else {
@@ -91,7 +99,7 @@ pub fn measure(config: &StreamsConfig, records: u64, keys: u64) -> (Run, Run) {
 
 /// Reads every partition of `topic` to its end with a plain consumer, touching each
 /// record's key and value.
-fn consume(config: &StreamsConfig, topic: &str) -> Run {
+fn consume(config: &StreamsConfig, topic: &str, partitions: i32) -> Run {
     let consumer: BaseConsumer = client_config(config, ClientRole::RestoreConsumer)
         .set("enable.partition.eof", "true")
         .create()
@@ -99,14 +107,14 @@ fn consume(config: &StreamsConfig, topic: &str) -> Run {
     let cpu_before = process_cpu();
     let started = Instant::now();
     let mut assignment = TopicPartitionList::new();
-    for partition in 0..PARTITIONS {
+    for partition in 0..partitions {
         assignment
             .add_partition_offset(topic, partition, Offset::Beginning)
             .unwrap();
     }
     consumer.assign(&assignment).unwrap();
     let (mut records, mut bytes, mut ended) = (0u64, 0usize, 0);
-    while ended < PARTITIONS {
+    while ended < partitions {
         match consumer.poll(Duration::from_millis(100)) {
             None => {}
             Some(Err(KafkaError::PartitionEOF(_))) => ended += 1,

@@ -166,6 +166,12 @@ impl StateManager {
                 continue;
             };
             let mut store = managed.entry.store.borrow_mut();
+            // Nothing past the checkpoint (an empty changelog partition, or a store that is
+            // up to date): done without waiting for the consumer to report the end. Only
+            // on the first pass: a standby reading on goes past the end it first saw.
+            if !self.reading_on && progress.end == Some(progress.next) {
+                progress.done = true;
+            }
             while !progress.done {
                 if budget == 0 {
                     return Ok(false);
