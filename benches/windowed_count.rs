@@ -2,9 +2,10 @@
 //! per user into a key-value store, into 1-minute tumbling windows, into 1-minute windows
 //! hopping every 10 s (six windows per record), and into 1-minute sliding windows (a user
 //! has a record every 10 s, so each record creates its own window, updates the six after
-//! earlier records, and writes its time to the companion store). Each runs through a task with
-//! RocksDB, record cache and change logging (into a sink that discards), one commit per
-//! batch of 100k records spaced 1 ms apart.
+//! earlier records), and into sessions with a 1-minute inactivity gap (each record extends
+//! its user's session: the old session is read, removed and the merged one written). Each
+//! runs through a task with RocksDB, record cache and change logging (into a sink that
+//! discards), one commit per batch of 100k records spaced 1 ms apart.
 
 mod common;
 
@@ -15,7 +16,7 @@ use criterion::{Criterion, Throughput};
 use serde::Deserialize;
 use tributary::engine::internals::StreamTask;
 use tributary::engine::serde::{JsonSerde, StringSerde};
-use tributary::engine::{SlidingWindows, TimeWindows};
+use tributary::engine::{SessionWindows, SlidingWindows, TimeWindows};
 use tributary::{Consumed, Grouped, Materialized, StreamsBuilder, Topology};
 
 #[derive(Clone, serde::Serialize, Deserialize)]
@@ -33,6 +34,7 @@ enum Windows {
     None,
     Time(TimeWindows),
     Sliding(SlidingWindows),
+    Session(SessionWindows),
 }
 
 fn topology(windows: Windows) -> Topology {
@@ -54,6 +56,9 @@ fn topology(windows: Windows) -> Topology {
         Windows::Sliding(windows) => {
             grouped.windowed_by_sliding(windows).count(store);
         }
+        Windows::Session(windows) => {
+            grouped.windowed_by_session(windows).count(store);
+        }
     }
     builder.build().unwrap()
 }
@@ -73,7 +78,7 @@ fn main() {
     group.throughput(Throughput::Elements(BATCH as u64));
 
     let minute = Duration::from_secs(60);
-    let cases: [(&'static str, Windows); 4] = [
+    let cases: [(&'static str, Windows); 5] = [
         ("count", Windows::None),
         (
             "tumbling_1m",
@@ -89,16 +94,16 @@ fn main() {
             "sliding_1m",
             Windows::Sliding(SlidingWindows::of_time_difference_with_no_grace(minute)),
         ),
+        (
+            "session_1m_gap",
+            Windows::Session(SessionWindows::with_inactivity_gap_and_no_grace(minute)),
+        ),
     ];
     let mut keep = Vec::new();
     for (name, windows) in cases {
         let (mut task, state): (StreamTask, _) = common::task(
             &topology(windows),
-            &[
-                ("events", 1),
-                ("bench-counts-changelog", 1),
-                ("bench-counts-times-changelog", 1),
-            ],
+            &[("events", 1), ("bench-counts-changelog", 1)],
         );
         let shift = Cell::new(0i64);
         group.bench_function(name, |b| {
@@ -114,4 +119,5 @@ fn main() {
     totals.report("tumbling_1m", "count", BATCH);
     totals.report("hopping_1m_every_10s", "count", BATCH);
     totals.report("sliding_1m", "count", BATCH);
+    totals.report("session_1m_gap", "count", BATCH);
 }

@@ -63,6 +63,11 @@ pub fn run(options: &DemoOptions) -> anyhow::Result<()> {
         ),
         ("num.stream.threads", &options.threads.to_string()),
         ("commit.interval.ms", "1000"),
+        // A change is visible to queries and subscribers as soon as it is applied (no record
+        // cache), and an idle fetch returns after 10 ms: the local broker answers a waiting
+        // fetch when its wait ends, not when records arrive. `benches/latency.rs` measures it.
+        ("statestore.cache.max.bytes", "0"),
+        ("consumer.fetch.wait.max.ms", "10"),
         ("application.server", options.server.as_str()),
         ("consumer.session.timeout.ms", "6000"),
     ] {

@@ -1,0 +1,295 @@
+//! End-to-end latency on a broker: task events produced at a steady 1,000 and 10,000
+//! events/s (10 s each) into the task-list projection (seed 000); a subscriber of the
+//! `open-tasks-by-user` store (`/subscribe?prefix=user-`, Server-Sent Events) notes when each
+//! created task shows up in its user's list — after the `tasks` table, a repartition and the
+//! per-user aggregation. Each created task's title carries when it was produced; tasks
+//! spread over 10,000 users, so the lists stay short. Prints p50, p99 and the
+//! largest latency (produced → seen by the subscriber) with the demo's settings (no record
+//! cache), with the cache flushed at a commit every second, and with the defaults
+//! (`commit.interval.ms` 30 s, 10 MiB record cache: a change becomes visible when the cache
+//! flushes it, at the latest at the next commit).
+//!
+//! The baseline, in the same run: one hop through the broker — a hand-written rdkafka loop
+//! producing at the same rate with the engine's producer settings and a consumer with the
+//! demo's `fetch.wait.max.ms` (10 ms) reading — whose latency the projection's path pays
+//! twice (the events topic, then the repartition topic).
+//!
+//! Needs a broker: `scripts/bench.sh --bench latency` starts one, or set
+//! `TRIBUTARY_BOOTSTRAP`.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tributary::StreamsConfig;
+use tributary::engine::internals::{KafkaCollector, OutgoingRecord, RecordCollector, TopicAdmin};
+use tributary::engine::partitioner::partition_for;
+use tributary::engine::{KafkaStreams, StreamsState};
+use tributary::topologies::task_list::{self, OPEN_TASKS, TaskEvent, TaskEventKind};
+
+const PARTITIONS: i32 = 4;
+const USERS: u64 = 10_000;
+const SECONDS: u64 = 10;
+
+/// The demo's settings (`tributary demo`), on top of the defaults: no record cache, so each
+/// change is visible and forwarded at once, and fetches that come back after 10 ms when
+/// there is nothing to read (the test broker answers a waiting fetch only when its wait
+/// ends, not when records arrive as Kafka does, so the default 500 ms wait adds latency).
+const DEMO: &[(&str, &str)] = &[
+    ("commit.interval.ms", "1000"),
+    ("statestore.cache.max.bytes", "0"),
+    ("consumer.fetch.wait.max.ms", "10"),
+];
+/// The record cache on, flushed at a commit every second.
+const CACHED_1S: &[(&str, &str)] = &[("commit.interval.ms", "1000")];
+
+fn main() {
+    let bootstrap = std::env::var("TRIBUTARY_BOOTSTRAP").unwrap_or_else(|_| {
+        panic!(
+            "TRIBUTARY_BOOTSTRAP is not set: this benchmark needs a Kafka-compatible broker. \
+             Run scripts/bench.sh --bench latency (it starts one)"
+        )
+    });
+    let run_id = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let layouts = [
+        ("the demo's settings", DEMO),
+        ("cache, commit every 1 s", CACHED_1S),
+        ("the defaults", &[][..]),
+    ];
+    for rate in [1_000, 10_000] {
+        let app = format!("latency-{run_id}-{rate}-hop");
+        report(
+            &format!("{rate:>6} events/s, one broker hop"),
+            hop(&bootstrap, &app, rate),
+        );
+    }
+    for (index, (settings_name, settings)) in layouts.into_iter().enumerate() {
+        for rate in [1_000, 10_000] {
+            let app = format!("latency-{run_id}-{rate}-{index}");
+            let latencies = run(&bootstrap, &app, settings, rate);
+            report(&format!("{rate:>6} events/s, {settings_name}"), latencies);
+        }
+    }
+}
+
+/// One run: the projection with `settings`, `rate` events/s for [`SECONDS`]; each created
+/// task's latency.
+fn run(bootstrap: &str, app: &str, settings: &[(&str, &str)], rate: u64) -> Vec<Duration> {
+    let state = tempfile::tempdir().unwrap();
+    let mut config = StreamsConfig::new(app);
+    for (key, value) in [
+        ("bootstrap.servers", bootstrap),
+        ("state.dir", state.path().to_str().unwrap()),
+        ("application.server", "127.0.0.1:0"),
+        ("consumer.session.timeout.ms", "6000"),
+    ]
+    .iter()
+    .chain(settings)
+    {
+        config.set(key, value).unwrap();
+    }
+    let topic = format!("{app}-events");
+    TopicAdmin::new(&config)
+        .unwrap()
+        .create_topic(&topic, PARTITIONS, &[])
+        .unwrap();
+    let mut streams =
+        KafkaStreams::new(task_list::projection(&topic, None).unwrap(), config.clone());
+    streams.start().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while streams.state() != StreamsState::Running {
+        assert!(Instant::now() < deadline, "the projection did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let base = Instant::now();
+    let seen = subscribe(&format!(
+        "http://{}/v1/stores/{OPEN_TASKS}/subscribe?prefix=user-",
+        streams.server_address().unwrap()
+    ));
+    let created = produce(&config, &topic, rate, base);
+
+    let mut latencies = Vec::with_capacity(created as usize);
+    let mut found = HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while (latencies.len() as u64) < created && Instant::now() < deadline {
+        let Ok(update) = seen.recv_timeout(Duration::from_secs(1)) else {
+            continue;
+        };
+        let at = update.at.duration_since(base);
+        for task in update.value.as_array().into_iter().flatten() {
+            let id = task["task_id"].as_str().unwrap_or_default();
+            if found.insert(id.to_owned())
+                && let Some(produced) = task["title"].as_str().and_then(|t| t.parse().ok())
+            {
+                latencies.push(at.saturating_sub(Duration::from_micros(produced)));
+            }
+        }
+    }
+    assert_eq!(
+        latencies.len() as u64,
+        created,
+        "every created task was seen"
+    );
+    streams.close(Duration::from_secs(30)).unwrap();
+    latencies
+}
+
+/// Produces task events at `rate` per second for [`SECONDS`]: event `n` creates task `n`
+/// (titled with its production time, in µs after `base`). Returns how many it created.
+fn produce(config: &StreamsConfig, topic: &str, rate: u64, base: Instant) -> u64 {
+    let mut producer = KafkaCollector::new(config).unwrap();
+    let headers = Vec::new();
+    paced(rate, |n| {
+        let event = TaskEvent {
+            task_id: format!("task-{n}"),
+            kind: TaskEventKind::Created,
+            user: Some(format!("user-{}", n % USERS)),
+            title: Some(base.elapsed().as_micros().to_string()),
+        };
+        let value = serde_json::to_vec(&event).unwrap();
+        producer
+            .send(OutgoingRecord {
+                topic,
+                partition: partition_for(event.task_id.as_bytes(), PARTITIONS),
+                key: Some(event.task_id.as_bytes()),
+                value: Some(&value),
+                timestamp: 0,
+                headers: &headers,
+            })
+            .unwrap();
+    });
+    producer.flush().unwrap();
+    rate * SECONDS
+}
+
+/// The baseline: events produced at `rate` per second for [`SECONDS`] (each value the µs
+/// of its production) and read by a consumer assigned every partition; each one's latency.
+fn hop(bootstrap: &str, app: &str, rate: u64) -> Vec<Duration> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Message, Offset, TopicPartitionList};
+    use tributary::engine::internals::{ClientRole, client_config};
+    let mut config = StreamsConfig::new(app);
+    config.set("bootstrap.servers", bootstrap).unwrap();
+    let topic = format!("{app}-events");
+    TopicAdmin::new(&config)
+        .unwrap()
+        .create_topic(&topic, PARTITIONS, &[])
+        .unwrap();
+    let consumer: BaseConsumer = client_config(&config, ClientRole::RestoreConsumer)
+        .create()
+        .unwrap();
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..PARTITIONS {
+        assignment
+            .add_partition_offset(&topic, partition, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&assignment).unwrap();
+    let total = rate * SECONDS;
+    let base = Instant::now();
+    let reader = std::thread::spawn(move || {
+        let mut latencies = Vec::with_capacity(total as usize);
+        let deadline = Instant::now() + Duration::from_secs(SECONDS + 60);
+        while (latencies.len() as u64) < total && Instant::now() < deadline {
+            if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
+                let at = base.elapsed();
+                let produced: u64 = std::str::from_utf8(message.payload().unwrap())
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                latencies.push(at.saturating_sub(Duration::from_micros(produced)));
+            }
+        }
+        latencies
+    });
+    let mut producer = KafkaCollector::new(&config).unwrap();
+    paced(rate, |n| {
+        let value = base.elapsed().as_micros().to_string();
+        let key = format!("task-{n}");
+        producer
+            .send(OutgoingRecord {
+                topic: &topic,
+                partition: partition_for(key.as_bytes(), PARTITIONS),
+                key: Some(key.as_bytes()),
+                value: Some(value.as_bytes()),
+                timestamp: 0,
+                headers: &Vec::new(),
+            })
+            .unwrap();
+    });
+    producer.flush().unwrap();
+    let latencies = reader.join().unwrap();
+    assert_eq!(latencies.len() as u64, total, "every event was read");
+    latencies
+}
+
+/// Calls `send(n)` for n in 0..rate × [`SECONDS`], `rate` per second, in 1 ms slices.
+fn paced(rate: u64, mut send: impl FnMut(u64)) {
+    let total = rate * SECONDS;
+    let per_slice = (rate / 1_000).max(1);
+    let started = Instant::now();
+    let mut n = 0;
+    while n < total {
+        let due = started + Duration::from_micros(n * 1_000_000 / rate);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        for _ in 0..per_slice.min(total - n) {
+            send(n);
+            n += 1;
+        }
+    }
+}
+
+/// An `update` of the subscription: the new value, and when it arrived.
+struct Update {
+    value: serde_json::Value,
+    at: Instant,
+}
+
+/// Opens a subscription; its updates arrive on the returned channel once the snapshot is
+/// complete.
+fn subscribe(url: &str) -> mpsc::Receiver<Update> {
+    let response = ureq::get(url).call().unwrap();
+    let reader = BufReader::new(response.into_body().into_reader());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut name = String::new();
+        for line in reader.lines() {
+            let Ok(line) = line else { return };
+            if let Some(event) = line.strip_prefix("event:") {
+                name = event.trim().to_owned();
+            } else if let Some(data) = line.strip_prefix("data:")
+                && name == "update"
+            {
+                let at = Instant::now();
+                let data: serde_json::Value = serde_json::from_str(data.trim_start()).unwrap();
+                let update = Update {
+                    value: data["value"].clone(),
+                    at,
+                };
+                if tx.send(update).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
+fn report(name: &str, mut latencies: Vec<Duration>) {
+    latencies.sort_unstable();
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "{name:<36} p50 {:>8.1} ms  p99 {:>8.1} ms  max {:>8.1} ms  ({} tasks)",
+        ms(at(0.5)),
+        ms(at(0.99)),
+        ms(*latencies.last().unwrap()),
+        latencies.len()
+    );
+}
