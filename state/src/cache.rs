@@ -95,10 +95,10 @@ impl RecordCache {
 
     /// Remembers what the store holds for `key` (`None`: nothing) as a clean entry, so that
     /// the next read skips the store — only when `key` is not cached yet and the entry fits
-    /// the budget without evicting anything.
-    pub fn remember(&mut self, key: &[u8], value: Option<&[u8]>, timestamp: i64) {
+    /// the budget without evicting anything. Returns whether the cache holds `key` now.
+    pub fn remember(&mut self, key: &[u8], value: Option<&[u8]>, timestamp: i64) -> bool {
         if self.entries.contains_key(key) {
-            return;
+            return true;
         }
         let entry = CacheEntry {
             value: value.map(<[u8]>::to_vec),
@@ -107,7 +107,7 @@ impl RecordCache {
         };
         let cost = charge(key, &entry);
         if self.bytes + cost > self.max_bytes {
-            return;
+            return false;
         }
         self.bytes += cost;
         let seq = self.next_seq;
@@ -121,6 +121,7 @@ impl RecordCache {
         };
         self.entries.insert(shared, slot);
         self.compact_order();
+        true
     }
 
     /// Records a write of `value` (`None` deletes) at `timestamp` to `key`. `old` supplies

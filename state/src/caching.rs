@@ -23,6 +23,9 @@ pub type TimestampedEntry = (Vec<u8>, Vec<u8>, i64);
 /// timestamp.
 type Held = BTreeMap<Vec<u8>, (Option<Vec<u8>>, i64)>;
 
+/// A key and what a point read found for it below the cache.
+type Noted = (Vec<u8>, Option<Vec<u8>>);
+
 /// A logged store of timestamped values with an optional record cache in front.
 ///
 /// With the cache, writes stay in memory until [`CachingKeyValueStore::flush_cache`] (on
@@ -52,6 +55,11 @@ pub struct CachingKeyValueStore {
     /// [`CachingKeyValueStore::set_bypass_cache`]).
     bypass: bool,
     feed: Arc<ChangeFeed>,
+    /// The last key a point read found below the cache without the cache keeping it (no
+    /// cache, or a full one), with its value there: the write that usually follows (an
+    /// aggregate's update) takes its old value from here instead of reading the store a
+    /// second time. Taken by the next write; dropped when anything below the cache changes.
+    last_miss: RefCell<Option<Noted>>,
 }
 
 impl CachingKeyValueStore {
@@ -63,6 +71,7 @@ impl CachingKeyValueStore {
             held: None,
             bypass: false,
             feed: Arc::default(),
+            last_miss: RefCell::default(),
         }
     }
 
@@ -79,6 +88,7 @@ impl CachingKeyValueStore {
             );
             cache.get_mut().forget_clean();
         }
+        self.last_miss.take();
         self.bypass = on;
     }
 
@@ -105,6 +115,7 @@ impl CachingKeyValueStore {
         if let Some(cache) = &mut self.cache {
             cache.get_mut().forget_clean();
         }
+        self.last_miss.take();
         &mut self.store
     }
 
@@ -133,17 +144,49 @@ impl CachingKeyValueStore {
         read: impl FnOnce(Option<(&[u8], i64)>) -> R,
     ) -> Result<R, StateError> {
         let Some(cache) = self.cache.as_ref().filter(|_| !self.bypass) else {
-            return self.below_cache(key, read);
+            return self.below_cache(key, |found| {
+                self.note_miss(key, found);
+                read(found)
+            });
         };
         if let Some(entry) = cache.borrow().get(key) {
             return Ok(read(entry.value.as_deref().map(|v| (v, entry.timestamp))));
         }
         self.below_cache(key, |found| {
-            cache
-                .borrow_mut()
-                .remember(key, found.map(|(v, _)| v), found.map_or(0, |(_, t)| t));
+            let kept = cache.borrow_mut().remember(
+                key,
+                found.map(|(v, _)| v),
+                found.map_or(0, |(_, t)| t),
+            );
+            if !kept {
+                self.note_miss(key, found);
+            }
             read(found)
         })
+    }
+
+    /// Notes what a point read found below the cache for `key` (see `last_miss`).
+    fn note_miss(&self, key: &[u8], found: Option<(&[u8], i64)>) {
+        let mut last = self.last_miss.borrow_mut();
+        let (last_key, last_value) = last.get_or_insert_with(|| (Vec::new(), None));
+        last_key.clear();
+        last_key.extend_from_slice(key);
+        match (found, last_value) {
+            (Some((value, _)), Some(buffer)) => {
+                buffer.clear();
+                buffer.extend_from_slice(value);
+            }
+            (found, last_value) => *last_value = found.map(|(v, _)| v.to_vec()),
+        }
+    }
+
+    /// The value below the cache of `key`, for a write's old value: what the last point
+    /// read noted, when it read this key, else a read of the store.
+    fn old_value(&self, key: &[u8], noted: Option<Noted>) -> Result<Option<Vec<u8>>, StateError> {
+        match noted {
+            Some((noted_key, value)) if noted_key == key => Ok(value),
+            _ => self.below_cache(key, |v| v.map(|(v, _)| v.to_vec())),
+        }
     }
 
     /// The latest value of `key`, owned.
@@ -200,8 +243,9 @@ impl CachingKeyValueStore {
         value: Option<&[u8]>,
         timestamp: i64,
     ) -> Result<Vec<FlushedEntry>, StateError> {
+        let noted = self.last_miss.take();
         let Some(cache) = self.cache.as_ref().filter(|_| !self.bypass) else {
-            let old = self.below_cache(key, |v| v.map(|(v, _)| v.to_vec()))?;
+            let old = self.old_value(key, noted)?;
             let entry = CacheEntry {
                 value: value.map(<[u8]>::to_vec),
                 old,
@@ -211,9 +255,9 @@ impl CachingKeyValueStore {
             self.write(&through)?;
             return Ok(through);
         };
-        let over_budget = cache.borrow_mut().put(key, value, timestamp, || {
-            self.below_cache(key, |v| v.map(|(v, _)| v.to_vec()))
-        })?;
+        let over_budget = cache
+            .borrow_mut()
+            .put(key, value, timestamp, || self.old_value(key, noted))?;
         if over_budget {
             let evicted = cache.borrow_mut().evict();
             self.write(&evicted)?;
@@ -239,6 +283,7 @@ impl CachingKeyValueStore {
     /// Logs `entries` and writes them to the store, or, under exactly-once, holds them
     /// until their transaction commits.
     fn write(&mut self, entries: &[FlushedEntry]) -> Result<(), StateError> {
+        self.last_miss.take();
         if entries.is_empty() {
             return Ok(());
         }
@@ -268,6 +313,7 @@ impl CachingKeyValueStore {
     /// # Errors
     /// When the store fails to write.
     pub fn apply_held(&mut self) -> Result<(), StateError> {
+        self.last_miss.take();
         let Some(held) = self.held.as_mut().filter(|h| !h.is_empty()) else {
             return Ok(());
         };
@@ -288,6 +334,7 @@ impl CachingKeyValueStore {
     /// Drops every write not yet in the store — the cache's entries and the held writes —
     /// after the transaction holding them was aborted.
     pub fn discard_uncommitted(&mut self) {
+        self.last_miss.take();
         if let Some(held) = &mut self.held {
             held.clear();
         }
@@ -376,6 +423,44 @@ mod tests {
             ChangeLoggingKeyValueStore::new(inner, "t".into(), 0, Box::new(DiscardingChangelog)),
             cache,
         )
+    }
+
+    /// The old values a put reports after point reads: from the read just before it
+    /// (without a second store read) or from the store, never a stale one.
+    #[test]
+    fn a_put_after_a_read_reports_the_old_value_the_read_found() {
+        // No cache, and a cache too small to remember anything.
+        for cache in [None, Some(1)] {
+            let mut s = stack(cache);
+            let olds = |flushed: Vec<FlushedEntry>| -> Vec<Option<Vec<u8>>> {
+                flushed.into_iter().map(|(_, e)| e.old).collect()
+            };
+            s.put(b"a", Some(b"1"), 1).unwrap();
+            s.flush_cache().unwrap();
+            assert_eq!(s.get(b"a").unwrap(), Some(b"1".to_vec()));
+            let first = s.put(b"a", Some(b"2"), 2).unwrap();
+            s.flush_cache().unwrap();
+            // The read noted `a` = 1; the put took it, so the next put reads the store.
+            let second = s.put(b"a", Some(b"3"), 3).unwrap();
+            s.flush_cache().unwrap();
+            // A read of `a`, then of `b`: the note is `b`'s, and `a`'s old value is read.
+            s.get(b"a").unwrap();
+            s.get(b"b").unwrap();
+            let third = s.put(b"a", None, 4).unwrap();
+            let mut all = olds(first);
+            all.extend(olds(second));
+            all.extend(olds(third));
+            all.extend(olds(s.flush_cache().unwrap()));
+            assert_eq!(
+                all,
+                [
+                    Some(b"1".to_vec()),
+                    Some(b"2".to_vec()),
+                    Some(b"3".to_vec())
+                ],
+                "cache {cache:?}"
+            );
+        }
     }
 
     #[test]
