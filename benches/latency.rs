@@ -17,10 +17,15 @@
 //! Needs a broker: `scripts/bench.sh --bench latency` starts one, or set
 //! `TRIBUTARY_BOOTSTRAP`.
 
+#[path = "common/broker.rs"]
+mod broker;
+#[path = "common/task_events.rs"]
+mod task_events;
+
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tributary::StreamsConfig;
 use tributary::engine::internals::{KafkaCollector, OutgoingRecord, RecordCollector, TopicAdmin};
@@ -45,16 +50,8 @@ const DEMO: &[(&str, &str)] = &[
 const CACHED_1S: &[(&str, &str)] = &[("commit.interval.ms", "1000")];
 
 fn main() {
-    let bootstrap = std::env::var("TRIBUTARY_BOOTSTRAP").unwrap_or_else(|_| {
-        panic!(
-            "TRIBUTARY_BOOTSTRAP is not set: this benchmark needs a Kafka-compatible broker. \
-             Run scripts/bench.sh --bench latency (it starts one)"
-        )
-    });
-    let run_id = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis();
+    let bootstrap = broker::bootstrap("latency");
+    let run_id = broker::run_id();
     let layouts = [
         ("the demo's settings", DEMO),
         ("cache, commit every 1 s", CACHED_1S),
@@ -142,7 +139,6 @@ fn run(bootstrap: &str, app: &str, settings: &[(&str, &str)], rate: u64) -> Vec<
 /// (titled with its production time, in µs after `base`). Returns how many it created.
 fn produce(config: &StreamsConfig, topic: &str, rate: u64, base: Instant) -> u64 {
     let mut producer = KafkaCollector::new(config).unwrap();
-    let headers = Vec::new();
     paced(rate, |n| {
         let event = TaskEvent {
             task_id: format!("task-{n}"),
@@ -150,17 +146,7 @@ fn produce(config: &StreamsConfig, topic: &str, rate: u64, base: Instant) -> u64
             user: Some(format!("user-{}", n % USERS)),
             title: Some(base.elapsed().as_micros().to_string()),
         };
-        let value = serde_json::to_vec(&event).unwrap();
-        producer
-            .send(OutgoingRecord {
-                topic,
-                partition: partition_for(event.task_id.as_bytes(), PARTITIONS),
-                key: Some(event.task_id.as_bytes()),
-                value: Some(&value),
-                timestamp: 0,
-                headers: &headers,
-            })
-            .unwrap();
+        task_events::send(&mut producer, topic, PARTITIONS, &event, 0);
     });
     producer.flush().unwrap();
     rate * SECONDS

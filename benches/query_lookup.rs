@@ -17,14 +17,18 @@
 //! Needs a broker: `scripts/bench.sh --bench query_lookup` starts one, or set
 //! `TRIBUTARY_BOOTSTRAP`.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+#[path = "common/broker.rs"]
+mod broker;
+#[path = "common/task_events.rs"]
+mod task_events;
+
+use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tributary::StreamsConfig;
+use tributary::engine::internals::RecordCollector;
 use tributary::engine::internals::{KafkaCollector, TopicAdmin};
-use tributary::engine::internals::{OutgoingRecord, RecordCollector};
-use tributary::engine::partitioner::partition_for;
 use tributary::engine::{KafkaStreams, StreamsState};
 use tributary::topologies::task_list::{self, COMPLETED, TaskEvent, TaskEventKind};
 
@@ -35,16 +39,8 @@ const LOOKUPS: usize = 20_000;
 const CLIENTS: usize = 32;
 
 fn main() {
-    let bootstrap = std::env::var("TRIBUTARY_BOOTSTRAP").unwrap_or_else(|_| {
-        panic!(
-            "TRIBUTARY_BOOTSTRAP is not set: this benchmark needs a Kafka-compatible broker. \
-             Run scripts/bench.sh --bench query_lookup (it starts one)"
-        )
-    });
-    let run_id = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis();
+    let bootstrap = broker::bootstrap("query_lookup");
+    let run_id = broker::run_id();
     let app = format!("lookup-{run_id}");
     let topic = format!("{app}-events");
     let states: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
@@ -258,7 +254,6 @@ fn constant_server() -> std::net::SocketAddr {
 /// One completed task per user.
 fn preload(config: &StreamsConfig, topic: &str) {
     let mut producer = KafkaCollector::new(config).unwrap();
-    let headers = Vec::new();
     for u in 0..USERS {
         let event = TaskEvent {
             task_id: format!("task-{u}"),
@@ -266,17 +261,7 @@ fn preload(config: &StreamsConfig, topic: &str) {
             user: Some(format!("user-{u}")),
             title: None,
         };
-        let value = serde_json::to_vec(&event).unwrap();
-        producer
-            .send(OutgoingRecord {
-                topic,
-                partition: partition_for(event.task_id.as_bytes(), PARTITIONS),
-                key: Some(event.task_id.as_bytes()),
-                value: Some(&value),
-                timestamp: i64::from(u),
-                headers: &headers,
-            })
-            .unwrap();
+        task_events::send(&mut producer, topic, PARTITIONS, &event, i64::from(u));
     }
     producer.flush().unwrap();
 }

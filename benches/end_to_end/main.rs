@@ -20,6 +20,8 @@
 //! `TRIBUTARY_BENCH_EVENTS` overrides the number of events (default 1,000,000).
 
 mod baseline;
+#[path = "../common/broker.rs"]
+mod broker;
 mod cpu;
 mod restore;
 mod scaling;
@@ -27,7 +29,7 @@ mod work;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tributary::StreamsConfig;
 use tributary::engine::KafkaStreams;
@@ -46,19 +48,11 @@ const PARTITIONS: i32 = 4;
 
 fn main() {
     // `cargo bench` passes `--bench`; this benchmark takes no arguments.
-    let bootstrap = std::env::var("TRIBUTARY_BOOTSTRAP").unwrap_or_else(|_| {
-        panic!(
-            "TRIBUTARY_BOOTSTRAP is not set: this benchmark needs a Kafka-compatible broker. \
-             Run scripts/bench.sh (it starts one), or set TRIBUTARY_BOOTSTRAP to a broker's address"
-        )
-    });
+    let bootstrap = broker::bootstrap("end_to_end");
     let events: u64 = std::env::var("TRIBUTARY_BENCH_EVENTS")
         .map(|n| n.parse().expect("TRIBUTARY_BENCH_EVENTS is a number"))
         .unwrap_or(1_000_000);
-    let run_id = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis();
+    let run_id = broker::run_id();
     let config = |app: &str| {
         let mut config = StreamsConfig::new(&format!("e2e-{run_id}-{app}"));
         for (key, value) in [
@@ -200,24 +194,8 @@ fn run_engine(
     seen: &AtomicU64,
     events: u64,
 ) -> Run {
-    let states: Vec<tempfile::TempDir> = configs
-        .iter()
-        .map(|_| tempfile::tempdir().unwrap())
-        .collect();
     let cpu_before = process_cpu();
-    let mut instances: Vec<KafkaStreams> = configs
-        .into_iter()
-        .zip(&states)
-        .map(|(mut config, state)| {
-            config
-                .set("state.dir", state.path().to_str().unwrap())
-                .unwrap();
-            config.set("application.server", "127.0.0.1:0").unwrap();
-            let mut streams = KafkaStreams::new(topology(), config);
-            streams.start().unwrap();
-            streams
-        })
-        .collect();
+    let (mut instances, _states) = start_instances(configs, topology, "127.0.0.1:0");
     let mut first = None;
     loop {
         let n = seen.load(Ordering::Relaxed);
@@ -237,4 +215,31 @@ fn run_engine(
         elapsed: first.expect("records were read").elapsed(),
         cpu: process_cpu() - cpu_before,
     }
+}
+
+/// Starts one instance of `topology()` per configuration, each with a state directory of
+/// its own (returned, to keep them alive) and `application.server` = `server`.
+fn start_instances(
+    configs: Vec<StreamsConfig>,
+    topology: impl Fn() -> tributary::Topology,
+    server: &str,
+) -> (Vec<KafkaStreams>, Vec<tempfile::TempDir>) {
+    let states: Vec<tempfile::TempDir> = configs
+        .iter()
+        .map(|_| tempfile::tempdir().unwrap())
+        .collect();
+    let instances = configs
+        .into_iter()
+        .zip(&states)
+        .map(|(mut config, state)| {
+            config
+                .set("state.dir", state.path().to_str().unwrap())
+                .unwrap();
+            config.set("application.server", server).unwrap();
+            let mut streams = KafkaStreams::new(topology(), config);
+            streams.start().unwrap();
+            streams
+        })
+        .collect();
+    (instances, states)
 }

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tributary::StreamsConfig;
+use tributary::engine::StreamsState;
 use tributary::engine::internals::TopicAdmin;
-use tributary::engine::{KafkaStreams, StreamsState};
 
 use crate::cpu::{Run, process_cpu};
 use crate::work;
@@ -62,24 +62,11 @@ pub fn measure(
 /// them run.
 fn run(configs: Vec<StreamsConfig>, input: &str, output: &str, events: u64) -> Run {
     let seen = Arc::new(AtomicU64::new(0));
-    let states: Vec<tempfile::TempDir> = configs
-        .iter()
-        .map(|_| tempfile::tempdir().unwrap())
-        .collect();
-    let mut instances: Vec<KafkaStreams> = configs
-        .into_iter()
-        .zip(&states)
-        .map(|(mut config, state)| {
-            config
-                .set("state.dir", state.path().to_str().unwrap())
-                .unwrap();
-            config.set("application.server", "none").unwrap();
-            let mut streams =
-                KafkaStreams::new(work::stateless(input, output, seen.clone()), config);
-            streams.start().unwrap();
-            streams
-        })
-        .collect();
+    let (mut instances, _states) = crate::start_instances(
+        configs,
+        || work::stateless(input, output, seen.clone()),
+        "none",
+    );
     let deadline = Instant::now() + Duration::from_secs(120);
     while !instances.iter().all(|s| s.state() == StreamsState::Running) {
         assert!(Instant::now() < deadline, "the instances did not start");
