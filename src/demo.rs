@@ -171,7 +171,8 @@ fn print_queries(address: &str) {
 }
 
 /// Asks the query server for one user's open tasks, as a client would, and prints the
-/// answer; false when it could not answer yet.
+/// answer; false when it could not answer yet or the list is still empty (the profile
+/// joined before any task: changes are visible at once, without a record cache).
 fn self_query(address: &str) -> bool {
     let url = format!(
         "http://{address}/v1/stores/{}/keys/user-7",
@@ -182,7 +183,7 @@ fn self_query(address: &str) -> bool {
             let body = response.body_mut().read_to_string().unwrap_or_default();
             let shown: String = body.chars().take(300).collect();
             println!("GET {url}\n  -> {shown}…");
-            true
+            body.contains("\"task_id\"")
         }
         Err(error) => {
             println!("GET {url}\n  -> not yet: {error}");
