@@ -158,15 +158,16 @@ impl OrderEvent {
 impl Envelope {
     /// Reads an envelope of any version, upcasting its data to the current shape.
     pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
-        let wire: Wire =
+        let mut wire: Wire =
             serde_json::from_slice(bytes).map_err(|e| format!("not an event envelope: {e}"))?;
+        let raw = std::mem::take(&mut wire.data);
         let context = |e: String| {
             format!(
                 "event {} ({} v{}): {e}",
                 wire.event_id, wire.event_type, wire.version
             )
         };
-        let data = upcast(&wire.event_type, wire.version, wire.data.clone()).map_err(context)?;
+        let data = upcast(&wire.event_type, wire.version, raw).map_err(context)?;
         let data = OrderEvent::read(&wire.event_type, data).map_err(|e| context(e.to_string()))?;
         Ok(Self {
             // Read in the current shape from here on.
