@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use tributary_state::window::{split_window_key, window_key};
+use tributary_state::window::{push_window_time, split_window_key};
 
 use crate::serde::{Format, Serde, SerdeError, SerdeRef};
 
@@ -280,10 +280,9 @@ impl<K> SessionSerde<K> {
 
 impl<K> Serde<Windowed<K>> for SessionSerde<K> {
     fn serialize(&self, value: &Windowed<K>, out: &mut Vec<u8>) -> Result<(), SerdeError> {
-        let mut key = Vec::new();
-        self.inner.serialize(&value.key, &mut key)?;
-        let with_start = window_key(&key, value.window.start);
-        out.extend_from_slice(&window_key(&with_start, value.window.end));
+        self.inner.serialize(&value.key, out)?;
+        push_window_time(out, value.window.start);
+        push_window_time(out, value.window.end);
         Ok(())
     }
 
@@ -326,9 +325,8 @@ impl<K> WindowedSerde<K> {
 
 impl<K> Serde<Windowed<K>> for WindowedSerde<K> {
     fn serialize(&self, value: &Windowed<K>, out: &mut Vec<u8>) -> Result<(), SerdeError> {
-        let mut key = Vec::new();
-        self.inner.serialize(&value.key, &mut key)?;
-        out.extend_from_slice(&window_key(&key, value.window.start));
+        self.inner.serialize(&value.key, out)?;
+        push_window_time(out, value.window.start);
         Ok(())
     }
 

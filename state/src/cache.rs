@@ -2,9 +2,15 @@
 //! latest value per key is written to the store, logged, and forwarded downstream, and keeps
 //! the values it has flushed or read so that the next read of a key skips the store.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::rc::Rc;
+
+use rustc_hash::FxHashMap;
+
+use slots::{Slot, Slots};
+
+mod slots;
 
 /// A cached entry: the latest value of a key, its timestamp, and — while the entry is dirty
 /// (written since the last flush) — the value the store held before the first of those
@@ -22,19 +28,6 @@ pub struct CacheEntry {
 /// Bytes charged for each entry on top of its key and values.
 const ENTRY_OVERHEAD: usize = 64;
 
-struct Slot {
-    entry: CacheEntry,
-    /// When the key was last written or remembered: its place in the eviction order (and,
-    /// while dirty, in the flush order).
-    seq: u64,
-    /// Written since the last flush: the store does not hold `entry.value` yet.
-    dirty: bool,
-}
-
-/// A key in one of the cache's queues, with the sequence number it was queued under; an
-/// element whose number is no longer its key's latest is stale and skipped.
-type Queued = (u64, Rc<[u8]>);
-
 /// A write-back cache bounded in bytes, ordered by key for range reads, as Kafka Streams'
 /// record cache: dirty entries (written since the last flush) and clean ones (what the
 /// store holds, kept after a flush or remembered after a read).
@@ -44,13 +37,14 @@ type Queued = (u64, Rc<[u8]>);
 /// recently used through [`RecordCache::evict`] when the cache is over its budget, which
 /// drops clean entries silently.
 pub struct RecordCache {
-    entries: BTreeMap<Rc<[u8]>, Slot>,
-    /// Every entry, least recently written or remembered first (eviction order).
-    order: VecDeque<Queued>,
-    /// The dirty entries, least recently written first (flush order).
-    dirty_order: VecDeque<Queued>,
+    /// Each key's slot.
+    index: FxHashMap<Rc<[u8]>, usize>,
+    /// Each key's slot in key order, for range reads: built on the first one and kept from
+    /// then on (window stores read ranges; most key-value stores never do, and their
+    /// writes then skip the ordered index's upkeep).
+    ordered: Option<BTreeMap<Rc<[u8]>, usize>>,
+    slots: Slots,
     dirty: usize,
-    next_seq: u64,
     bytes: usize,
     max_bytes: usize,
 }
@@ -58,7 +52,7 @@ pub struct RecordCache {
 impl std::fmt::Debug for RecordCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RecordCache")
-            .field("entries", &self.entries.len())
+            .field("entries", &self.index.len())
             .field("dirty", &self.dirty)
             .field("bytes", &self.bytes)
             .field("max_bytes", &self.max_bytes)
@@ -78,11 +72,10 @@ impl RecordCache {
     /// is over budget at once, which turns caching off.
     pub fn new(max_bytes: usize) -> Self {
         Self {
-            entries: BTreeMap::new(),
-            order: VecDeque::new(),
-            dirty_order: VecDeque::new(),
+            index: FxHashMap::default(),
+            ordered: None,
+            slots: Slots::new(),
             dirty: 0,
-            next_seq: 0,
             bytes: 0,
             max_bytes,
         }
@@ -90,14 +83,14 @@ impl RecordCache {
 
     /// The cached entry for `key`, dirty or clean, if any.
     pub fn get(&self, key: &[u8]) -> Option<&CacheEntry> {
-        self.entries.get(key).map(|slot| &slot.entry)
+        self.index.get(key).map(|&at| &self.slots.get(at).entry)
     }
 
     /// Remembers what the store holds for `key` (`None`: nothing) as a clean entry, so that
     /// the next read skips the store — only when `key` is not cached yet and the entry fits
     /// the budget without evicting anything. Returns whether the cache holds `key` now.
     pub fn remember(&mut self, key: &[u8], value: Option<&[u8]>, timestamp: i64) -> bool {
-        if self.entries.contains_key(key) {
+        if self.index.contains_key(key) {
             return true;
         }
         let entry = CacheEntry {
@@ -110,17 +103,9 @@ impl RecordCache {
             return false;
         }
         self.bytes += cost;
-        let seq = self.next_seq;
-        self.next_seq += 1;
         let shared: Rc<[u8]> = key.into();
-        self.order.push_back((seq, shared.clone()));
-        let slot = Slot {
-            entry,
-            seq,
-            dirty: false,
-        };
-        self.entries.insert(shared, slot);
-        self.compact_order();
+        let at = self.slots.insert(Slot::new(shared.clone(), entry, false));
+        self.index_insert(shared, at);
         true
     }
 
@@ -138,17 +123,12 @@ impl RecordCache {
         timestamp: i64,
         old: impl FnOnce() -> Result<Option<Vec<u8>>, E>,
     ) -> Result<bool, E> {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        match self.entries.get_key_value(key) {
-            Some((shared, _)) => {
-                let shared = shared.clone();
-                let slot = self.entries.get_mut(key).expect("found above");
+        match self.index.get(key) {
+            Some(&at) => {
+                let slot = self.slots.get_mut(at);
                 let before = charge(key, &slot.entry);
                 if !slot.dirty {
                     slot.entry.old = slot.entry.value.take();
-                    slot.dirty = true;
-                    self.dirty += 1;
                 }
                 match (value, &mut slot.entry.value) {
                     (Some(new), Some(buffer)) => {
@@ -158,10 +138,10 @@ impl RecordCache {
                     (new, slot_value) => *slot_value = new.map(<[u8]>::to_vec),
                 }
                 slot.entry.timestamp = timestamp;
-                slot.seq = seq;
                 self.bytes = self.bytes + charge(key, &slot.entry) - before;
-                self.order.push_back((seq, shared.clone()));
-                self.dirty_order.push_back((seq, shared));
+                if !self.slots.written(at) {
+                    self.dirty += 1;
+                }
             }
             None => {
                 let old = old()?;
@@ -172,36 +152,12 @@ impl RecordCache {
                 };
                 self.bytes += charge(key, &entry);
                 let shared: Rc<[u8]> = key.into();
-                self.order.push_back((seq, shared.clone()));
-                self.dirty_order.push_back((seq, shared.clone()));
-                let slot = Slot {
-                    entry,
-                    seq,
-                    dirty: true,
-                };
-                self.entries.insert(shared, slot);
+                let at = self.slots.insert(Slot::new(shared.clone(), entry, true));
+                self.index_insert(shared, at);
                 self.dirty += 1;
             }
         }
-        self.compact_order();
         Ok(self.bytes > self.max_bytes)
-    }
-
-    /// Drops stale elements of the queues once they outnumber the live ones, so that a key
-    /// written many times between flushes costs constant memory.
-    fn compact_order(&mut self) {
-        let entries = &self.entries;
-        if self.order.len() > 2 * entries.len() + 32 {
-            self.order
-                .retain(|(seq, key)| entries.get(&**key).is_some_and(|s| s.seq == *seq));
-        }
-        if self.dirty_order.len() > 2 * self.dirty + 32 {
-            self.dirty_order.retain(|(seq, key)| {
-                entries
-                    .get(&**key)
-                    .is_some_and(|s| s.dirty && s.seq == *seq)
-            });
-        }
     }
 
     /// Takes out the least recently used entries until the cache is within budget, and
@@ -209,17 +165,15 @@ impl RecordCache {
     pub fn evict(&mut self) -> Vec<(Vec<u8>, CacheEntry)> {
         let mut out = Vec::new();
         while self.bytes > self.max_bytes {
-            let Some((seq, key)) = self.order.pop_front() else {
+            let Some(at) = self.slots.oldest() else {
                 break;
             };
-            if self.entries.get(&*key).is_none_or(|slot| slot.seq != seq) {
-                continue;
-            }
-            let slot = self.entries.remove(&*key).expect("checked above");
-            self.bytes -= charge(&key, &slot.entry);
+            let slot = self.slots.remove(at);
+            self.index_remove(&slot.key);
+            self.bytes -= charge(&slot.key, &slot.entry);
             if slot.dirty {
                 self.dirty -= 1;
-                out.push((key.to_vec(), slot.entry));
+                out.push((slot.key.to_vec(), slot.entry));
             }
         }
         out
@@ -229,14 +183,8 @@ impl RecordCache {
     /// each (what the store holds once they are written).
     pub fn drain(&mut self) -> Vec<(Vec<u8>, CacheEntry)> {
         let mut out = Vec::with_capacity(self.dirty);
-        while let Some((seq, key)) = self.dirty_order.pop_front() {
-            let Some(slot) = self.entries.get_mut(&*key) else {
-                continue;
-            };
-            if !slot.dirty || slot.seq != seq {
-                continue;
-            }
-            slot.dirty = false;
+        while let Some(at) = self.slots.clean_oldest_dirty() {
+            let slot = self.slots.get_mut(at);
             let old = slot.entry.old.take();
             self.bytes -= old.as_ref().map_or(0, Vec::len);
             let entry = CacheEntry {
@@ -244,7 +192,7 @@ impl RecordCache {
                 old,
                 timestamp: slot.entry.timestamp,
             };
-            out.push((key.to_vec(), entry));
+            out.push((slot.key.to_vec(), entry));
         }
         self.dirty = 0;
         out
@@ -253,22 +201,31 @@ impl RecordCache {
     /// Drops every clean entry (for when the store changes underneath the cache, as in a
     /// restore).
     pub fn forget_clean(&mut self) {
-        let mut freed = 0;
-        self.entries.retain(|key, slot| {
-            if !slot.dirty {
-                freed += charge(key, &slot.entry);
-            }
-            slot.dirty
-        });
-        self.bytes -= freed;
-        let entries = &self.entries;
-        self.order
-            .retain(|(seq, key)| entries.get(&**key).is_some_and(|s| s.seq == *seq));
+        for at in self.slots.clean() {
+            let slot = self.slots.remove(at);
+            self.index_remove(&slot.key);
+            self.bytes -= charge(&slot.key, &slot.entry);
+        }
+    }
+
+    fn index_insert(&mut self, key: Rc<[u8]>, at: usize) {
+        if let Some(ordered) = &mut self.ordered {
+            ordered.insert(key.clone(), at);
+        }
+        self.index.insert(key, at);
+    }
+
+    fn index_remove(&mut self, key: &[u8]) {
+        if let Some(ordered) = &mut self.ordered {
+            ordered.remove(key);
+        }
+        self.index.remove(key);
     }
 
     /// The cached entries (dirty and clean) with keys within `from` and `to`, in key order.
+    /// The first range read orders the cache's keys, which later writes keep up.
     pub fn range<'a>(
-        &'a self,
+        &'a mut self,
         from: Bound<&'a [u8]>,
         to: Bound<&'a [u8]>,
     ) -> impl Iterator<Item = (&'a [u8], &'a CacheEntry)> + 'a {
@@ -279,11 +236,16 @@ impl RecordCache {
             }
             _ => false,
         };
-        let range = (!empty).then(|| self.entries.range::<[u8], _>((from, to)));
+        let index = &self.index;
+        let ordered = self
+            .ordered
+            .get_or_insert_with(|| index.iter().map(|(k, &at)| (k.clone(), at)).collect());
+        let slots = &self.slots;
+        let range = (!empty).then(|| ordered.range::<[u8], _>((from, to)));
         range
             .into_iter()
             .flatten()
-            .map(|(key, slot)| (&**key, &slot.entry))
+            .map(|(key, &at)| (&**key, &slots.get(at).entry))
     }
 
     /// How many keys are dirty.
@@ -298,7 +260,7 @@ impl RecordCache {
 
     /// How many keys are cached, dirty or clean.
     pub fn cached(&self) -> usize {
-        self.entries.len()
+        self.index.len()
     }
 
     /// The budget in bytes.
@@ -415,7 +377,7 @@ mod tests {
         for key in [&b"c"[..], b"a", b"d", b"b"] {
             put(&mut cache, key, Some(b"v"), 0, None);
         }
-        let keys =
+        let mut keys =
             |from, to| -> Vec<Vec<u8>> { cache.range(from, to).map(|(k, _)| k.to_vec()).collect() };
         assert_eq!(
             keys(Bound::Included(b"b"), Bound::Excluded(b"d")),
@@ -426,13 +388,45 @@ mod tests {
     }
 
     #[test]
-    fn a_hot_key_keeps_the_flush_order_small() {
+    fn a_hot_key_takes_one_slot_and_evicted_slots_are_reused() {
         let mut cache = RecordCache::new(1 << 20);
         for i in 0..10_000 {
             put(&mut cache, b"hot", Some(b"v"), i, None);
         }
-        assert!(cache.order.len() <= 2 * cache.cached() + 33);
-        assert!(cache.dirty_order.len() <= 2 * cache.len() + 33);
+        assert_eq!(cache.slots.capacity(), 1);
         assert_eq!(cache.drain().len(), 1);
+        let mut small = RecordCache::new(3 * (ENTRY_OVERHEAD + 3));
+        for i in 0..100u8 {
+            if put(&mut small, &[b'k', i], Some(b"v"), 0, None) {
+                small.evict();
+            }
+        }
+        assert!(small.slots.capacity() <= 4, "{}", small.slots.capacity());
+    }
+
+    /// Interleaved writes, reads, flushes and evictions keep both orders: evictions take
+    /// the least recently written or remembered, a drain the dirty ones by latest write.
+    #[test]
+    fn both_orders_follow_the_latest_write() {
+        let mut cache = RecordCache::new(1 << 20);
+        for key in [&b"a"[..], b"b", b"c", b"d"] {
+            put(&mut cache, key, Some(b"1"), 0, None);
+        }
+        put(&mut cache, b"b", Some(b"2"), 1, None);
+        let drained: Vec<Vec<u8>> = cache.drain().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(drained, [&b"a"[..], b"c", b"d", b"b"]);
+        put(&mut cache, b"c", Some(b"3"), 2, None);
+        cache.remember(b"e", Some(b"1"), 0);
+        put(&mut cache, b"a", Some(b"3"), 3, None);
+        // Recency now: d, b, c, e, a. A budget of three entries evicts d and b (clean).
+        cache.max_bytes = cache.bytes - 2 * (ENTRY_OVERHEAD + 2);
+        assert!(cache.evict().is_empty());
+        assert_eq!(cache.get(b"d"), None);
+        assert_eq!(cache.get(b"b"), None);
+        cache.max_bytes = 0;
+        let evicted: Vec<Vec<u8>> = cache.evict().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(evicted, [&b"c"[..], b"a"], "dirty ones out, e dropped");
+        assert_eq!(cache.cached(), 0);
+        assert_eq!(cache.bytes(), 0);
     }
 }

@@ -218,8 +218,8 @@ impl CachingKeyValueStore {
                 .map(|(k, (v, t))| (k.as_slice(), v.as_deref(), *t))
         });
         let below = overlay(stored, held);
-        let cache = self.cache.as_ref().map(RefCell::borrow);
-        let cached = cache.iter().flat_map(|c| {
+        let mut cache = self.cache.as_ref().map(RefCell::borrow_mut);
+        let cached = cache.iter_mut().flat_map(|c| {
             c.range(from, to)
                 .map(|(k, e)| (k, e.value.as_deref(), e.timestamp))
         });

@@ -30,8 +30,14 @@ pub type KeyWindowValue = (Vec<u8>, i64, Vec<u8>);
 pub fn window_key(key: &[u8], start: i64) -> Vec<u8> {
     let mut out = Vec::with_capacity(key.len() + 8);
     out.extend_from_slice(key);
-    out.extend_from_slice(&encode_time(start));
+    push_window_time(&mut out, start);
     out
+}
+
+/// Appends `time` to `out` as [`window_key`] encodes a window start: eight big-endian bytes
+/// with the sign bit flipped. For building window keys in place.
+pub fn push_window_time(out: &mut Vec<u8>, time: i64) {
+    out.extend_from_slice(&encode_time(time));
 }
 
 /// The record key and window start of a [`window_key`]; `None` when `bytes` is shorter
