@@ -1,7 +1,8 @@
 //! The task-list projection (seed 000): task events — created, assigned, completed,
 //! deleted — become two read models:
 //!
-//! - store [`OPEN_TASKS`]: user → that user's open tasks (JSON list of [`OpenTask`]),
+//! - store [`OPEN_TASKS`]: user → that user's open tasks (JSON list of [`OpenTask`], by
+//!   task id),
 //! - store [`COMPLETED`]: user → how many tasks that user completed (i64).
 //!
 //! Events are keyed by task id. The latest state of each task is kept in the store
@@ -183,12 +184,20 @@ pub fn projection(events: &str, users: Option<&str>) -> Result<Topology, Topolog
         .aggregate(
             Vec::<OpenTask>::new,
             |_, (task_id, state), mut open| {
-                open.retain(|t| &t.task_id != task_id);
-                if state.open {
-                    open.push(OpenTask {
-                        task_id: task_id.clone(),
-                        title: state.title.clone(),
-                    });
+                // In task id order: the order updates arrive in depends on how the input
+                // partitions interleave, which a replay does not repeat.
+                let at = open.binary_search_by(|t| t.task_id.cmp(task_id));
+                match (at, state.open) {
+                    (Ok(i), true) => open[i].title.clone_from(&state.title),
+                    (Ok(i), false) => drop(open.remove(i)),
+                    (Err(i), true) => open.insert(
+                        i,
+                        OpenTask {
+                            task_id: task_id.clone(),
+                            title: state.title.clone(),
+                        },
+                    ),
+                    (Err(_), false) => {}
                 }
                 open
             },

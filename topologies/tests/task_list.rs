@@ -146,3 +146,43 @@ fn profiles_name_each_users_tasks_and_each_tasks_assignee() {
     assert_eq!(t2(&assigned), None);
     assert_eq!(with_user.get(&"ann".into()).unwrap().unwrap().user, None);
 }
+
+/// The list does not depend on the order updates arrive in (which a replay over several
+/// partitions does not repeat): it is in task id order.
+#[test]
+fn open_tasks_are_listed_by_task_id_whatever_order_they_changed_in() {
+    let topology = task_list::projection("task-events", None).unwrap();
+    let driver = TopologyTestDriver::builder(topology, StreamsConfig::new("tasklist"))
+        .partitions("task-events", 3)
+        .build()
+        .unwrap();
+    let input = driver
+        .input_topic("task-events", StringSerde, JsonSerde::<TaskEvent>::new())
+        .unwrap();
+    use TaskEventKind::*;
+    let steps = [
+        event("t3", Created, Some("ann"), Some("third")),
+        event("t1", Created, Some("ann"), Some("first")),
+        event("t2", Created, Some("ann"), Some("second")),
+        event("t1", Assigned, Some("ann"), None),
+        event("t2", Created, Some("ann"), Some("second, renamed")),
+    ];
+    for (t, e) in steps.into_iter().enumerate() {
+        input.pipe(e.task_id.clone(), e, t as i64).unwrap();
+    }
+    let open = driver
+        .key_value_store::<String, Vec<OpenTask>>(task_list::OPEN_TASKS)
+        .unwrap();
+    let listed: Vec<(String, String)> = open
+        .get(&"ann".to_string())
+        .unwrap()
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.task_id, t.title))
+        .collect();
+    let expected = [("t1", "first"), ("t2", "second, renamed"), ("t3", "third")];
+    assert_eq!(
+        listed,
+        expected.map(|(id, title)| (id.to_owned(), title.to_owned()))
+    );
+}
