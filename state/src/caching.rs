@@ -10,6 +10,7 @@ use crate::cache::{CacheEntry, RecordCache};
 use crate::changelog::{ChangeLoggingKeyValueStore, TimestampedWrite};
 use crate::feed::{AppliedChange, ChangeFeed};
 use crate::timestamped::ValueReader;
+use crate::window::KeyWindows;
 
 /// An entry that left the cache (or bypassed it) and is now in the store and the changelog:
 /// its key, the latest value with its timestamp, and the value before. Table operators
@@ -213,14 +214,47 @@ impl CachingKeyValueStore {
                 (key, Some(value.into_value()), timestamp)
             })
         });
-        let held = self.held.iter().flat_map(|h| {
+        self.merged(stored, from, to, |_| true)
+    }
+
+    /// One record key's windows (see [`KeyWindows`]), in key order, cached and held writes
+    /// included: what [`CachingKeyValueStore::range`] over the query's bounds returns of
+    /// them, reading only the window store's segments of the query's times.
+    ///
+    /// # Errors
+    /// When the store fails to read.
+    pub fn key_windows(&self, query: &KeyWindows<'_>) -> Result<Vec<TimestampedEntry>, StateError> {
+        let stored = self
+            .store
+            .key_windows(query)?
+            .into_iter()
+            .map(|(key, value)| {
+                let timestamp = value.timestamp();
+                Ok((key, Some(value.into_value()), timestamp))
+            });
+        let (from, to) = (Bound::Included(query.from), Bound::Included(query.to));
+        self.merged(stored, from, to, |key| query.matches(key))
+    }
+
+    /// `stored` (in key order) with the held and cached writes within `from` and `to` that
+    /// `keep` accepts laid over it; deletes hide what they replace.
+    fn merged<'a>(
+        &'a self,
+        stored: impl Iterator<Item = Result<LayerEntry, StateError>> + 'a,
+        from: Bound<&'a [u8]>,
+        to: Bound<&'a [u8]>,
+        keep: impl Fn(&[u8]) -> bool + Copy + 'a,
+    ) -> Result<Vec<TimestampedEntry>, StateError> {
+        let held = self.held.iter().flat_map(move |h| {
             h.range::<[u8], _>((from, to))
+                .filter(move |(k, _)| keep(k))
                 .map(|(k, (v, t))| (k.as_slice(), v.as_deref(), *t))
         });
         let below = overlay(stored, held);
         let mut cache = self.cache.as_ref().map(RefCell::borrow_mut);
         let cached = cache.iter_mut().flat_map(|c| {
             c.range(from, to)
+                .filter(move |(k, _)| keep(k))
                 .map(|(k, e)| (k, e.value.as_deref(), e.timestamp))
         });
         overlay(below, cached)

@@ -7,6 +7,7 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use crate::StateError;
+use crate::window::KeyWindows;
 
 /// An owned key and value.
 pub type KeyValue = (Vec<u8>, Vec<u8>);
@@ -91,6 +92,23 @@ pub trait ReadOnlyKeyValueStore {
             }
         }
         Ok(())
+    }
+
+    /// The entries of one record key's windows (see [`KeyWindows`]), in key order. A window
+    /// store looks only in the segments of the query's times; the default ranges over the
+    /// query's bounds and keeps the matching keys.
+    ///
+    /// # Errors
+    /// When the underlying storage fails to read.
+    fn key_windows(&self, query: &KeyWindows<'_>) -> Result<Vec<KeyValue>, StateError> {
+        let mut found = Vec::new();
+        for entry in self.range(Bound::Included(query.from), Bound::Included(query.to))? {
+            let entry = entry?;
+            if query.matches(&entry.0) {
+                found.push(entry);
+            }
+        }
+        Ok(found)
     }
 
     /// An estimate of the number of entries (exact for in-memory stores).

@@ -8,6 +8,7 @@ use std::ops::Bound;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use tributary_state::window::KeyWindows;
 use tributary_state::{CachingKeyValueStore, FlushedEntry, ReadOnlyKeyValueStore};
 
 pub use builder::StoreBuilder;
@@ -226,6 +227,10 @@ pub(crate) fn typed_serdes<K: 'static, V: 'static>(
         })
 }
 
+/// One window of a window store as [`KeyValueStore::key_windows`] finds it: its window
+/// key's bytes and its value.
+pub(crate) type WindowEntry<V> = (Vec<u8>, ValueAndTimestamp<V>);
+
 /// A value read from a store with the timestamp it was written with (Kafka Streams'
 /// `ValueAndTimestamp`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -422,6 +427,45 @@ impl<K, V> KeyValueStore<K, V> {
         encode(&*self.key_serde, from, &mut from_bytes).map_err(self.ser_error(RecordPart::Key))?;
         encode(&*self.key_serde, to, &mut to_bytes).map_err(self.ser_error(RecordPart::Key))?;
         self.scan(Bound::Included(&from_bytes), Bound::Included(&to_bytes))
+    }
+
+    /// One record key's windows in a window store (see [`KeyWindows`]): the window keys
+    /// from `from` to `to` made of the record key (the bytes of `from` before its last
+    /// `suffix`) and `suffix` more bytes, whose last eight (the time the store is segmented
+    /// by) lie in `times`; cached writes included. Each comes as its window key's bytes and
+    /// its decoded value: the record key is not decoded again.
+    ///
+    /// # Errors
+    /// When the store fails or bytes do not (de)serialize.
+    pub(crate) fn key_windows(
+        &self,
+        from: &K,
+        to: &K,
+        suffix: usize,
+        times: (i64, i64),
+    ) -> Result<Vec<WindowEntry<V>>, StreamsError> {
+        let mut from_bytes = Vec::new();
+        let mut to_bytes = Vec::new();
+        encode(&*self.key_serde, from, &mut from_bytes).map_err(self.ser_error(RecordPart::Key))?;
+        encode(&*self.key_serde, to, &mut to_bytes).map_err(self.ser_error(RecordPart::Key))?;
+        let query = KeyWindows {
+            key: &from_bytes[..from_bytes.len().saturating_sub(suffix)],
+            suffix,
+            from: &from_bytes,
+            to: &to_bytes,
+            times,
+        };
+        let entries = self.store.borrow().key_windows(&query)?;
+        entries
+            .into_iter()
+            .map(|(key, value, timestamp)| {
+                let value = self
+                    .value_serde
+                    .deserialize(&value)
+                    .map_err(self.de_error(RecordPart::Value))?;
+                Ok((key, ValueAndTimestamp { value, timestamp }))
+            })
+            .collect()
     }
 
     /// Every entry, in serialized key order, including the task's cached writes.

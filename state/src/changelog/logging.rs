@@ -5,6 +5,7 @@ use crate::StateError;
 use crate::changelog::{ChangelogRecord, ChangelogSink};
 use crate::kv::{KeyValueStore, WriteEntry};
 use crate::timestamped::{self, TimestampedBytes, ValueReader};
+use crate::window::KeyWindows;
 
 /// One timestamped write: key, value (`None` deletes) and the timestamp it is stored with.
 pub type TimestampedWrite<'a> = (&'a [u8], Option<&'a [u8]>, i64);
@@ -85,6 +86,22 @@ impl ChangeLoggingKeyValueStore {
             let (key, bytes) = entry?;
             Ok((key, TimestampedBytes::new(name, bytes)?))
         })))
+    }
+
+    /// One record key's windows (see [`KeyWindows`]), in key order, with their timestamps.
+    ///
+    /// # Errors
+    /// When the store fails to read, or a stored value is too short to hold a timestamp.
+    pub fn key_windows(
+        &self,
+        query: &KeyWindows<'_>,
+    ) -> Result<Vec<(Vec<u8>, TimestampedBytes)>, StateError> {
+        let name = self.inner.name();
+        self.inner
+            .key_windows(query)?
+            .into_iter()
+            .map(|(key, bytes)| Ok((key, TimestampedBytes::new(name, bytes)?)))
+            .collect()
     }
 
     /// An estimate of the number of entries.

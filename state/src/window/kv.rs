@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use crate::StateError;
 use crate::kv::{KeyValue, KeyValueStore, KvIter, ReadOnlyKeyValueStore, WriteEntry};
-use crate::window::{SegmentedWindowStore, WindowReader, WindowWrite, split_window_key};
+use crate::window::{
+    KeyWindows, SegmentedWindowStore, WindowReader, WindowWrite, split_window_key,
+};
 
 /// A [`SegmentedWindowStore`] behind the key-value interface: keys are window keys (record
 /// key, then window start). Writes to expired windows are dropped; a key too short to hold
@@ -52,6 +54,10 @@ impl ReadOnlyKeyValueStore for WindowReader {
         Ok(Box::new(entries.into_iter().map(Ok)))
     }
 
+    fn key_windows(&self, query: &KeyWindows<'_>) -> Result<Vec<KeyValue>, StateError> {
+        self.key_windows_in_segments(query)
+    }
+
     fn approximate_num_entries(&self) -> Result<u64, StateError> {
         self.approximate_entries()
     }
@@ -69,6 +75,10 @@ impl ReadOnlyKeyValueStore for WindowKeyValueStore {
     fn range(&self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Result<KvIter<'_>, StateError> {
         let entries: Vec<_> = self.store.reader().range(from, to)?.collect();
         Ok(Box::new(entries.into_iter()))
+    }
+
+    fn key_windows(&self, query: &KeyWindows<'_>) -> Result<Vec<KeyValue>, StateError> {
+        self.store.reader().key_windows_in_segments(query)
     }
 
     fn approximate_num_entries(&self) -> Result<u64, StateError> {
@@ -149,5 +159,69 @@ mod tests {
             store.read_only_handle().approximate_num_entries().unwrap(),
             3
         );
+    }
+
+    /// One key's windows: longer keys that start with it and windows outside the times
+    /// are left out, and session keys (segmented by their end) come back in key order.
+    #[test]
+    fn key_windows_keep_only_the_key_and_its_times() {
+        let mut store = WindowKeyValueStore::new(SegmentedWindowStore::in_memory("w", 1000, 10));
+        let keys = [
+            window_key(b"a", 5),
+            window_key(b"a", 25),
+            window_key(b"a", 65),
+            window_key(b"a\x00\x00", 30),
+            window_key(b"b", 25),
+        ];
+        let writes: Vec<WriteEntry<'_>> = keys.iter().map(|k| (&k[..], Some(&b"v"[..]))).collect();
+        store.put_all(&writes).unwrap();
+        let (from, to) = (window_key(b"a", 0), window_key(b"a", 100));
+        let query = KeyWindows {
+            key: b"a",
+            suffix: 8,
+            from: &from,
+            to: &to,
+            times: (20, 100),
+        };
+        let found: Vec<Vec<u8>> = store
+            .key_windows(&query)
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(found, [keys[1].clone(), keys[2].clone()]);
+        // A plain key-value store holding the same keys finds the same, by the default.
+        let mut plain = crate::InMemoryKeyValueStore::new("m");
+        plain.put_all(&writes).unwrap();
+        let by_default: Vec<Vec<u8>> = plain
+            .key_windows(&query)
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(by_default, found);
+
+        // Sessions: key, start, end; the segment time is the end.
+        let mut sessions = WindowKeyValueStore::new(SegmentedWindowStore::in_memory("s", 1000, 10));
+        let session = |start: i64, end: i64| window_key(&window_key(b"a", start), end);
+        let (early_long, late_short) = (session(0, 50), session(40, 45));
+        sessions
+            .put_all(&[(&early_long, Some(b"1")), (&late_short, Some(b"2"))])
+            .unwrap();
+        let (from, to) = (session(i64::MIN, i64::MIN), session(100, i64::MAX));
+        let query = KeyWindows {
+            key: b"a",
+            suffix: 16,
+            from: &from,
+            to: &to,
+            times: (0, i64::MAX),
+        };
+        let found: Vec<Vec<u8>> = sessions
+            .key_windows(&query)
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(found, [early_long, late_short], "in key order, not by end");
     }
 }

@@ -24,6 +24,35 @@ pub type WindowValue = (i64, Vec<u8>);
 /// One window of any key: key, start time, value.
 pub type KeyWindowValue = (Vec<u8>, i64, Vec<u8>);
 
+/// One record key's windows, as an aggregation looks them up: the window keys from `from`
+/// to `to` (inclusive) that are the record key followed by exactly `suffix` bytes — a
+/// window start (8), or a session's start and end (16) — and whose last eight bytes, the
+/// time a window store is segmented by, lie in `times`. A window store looks only in the
+/// segments of `times`; longer keys that merely start with the record key are left out.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyWindows<'a> {
+    /// The record key's bytes.
+    pub key: &'a [u8],
+    /// How many bytes follow the record key in each window key.
+    pub suffix: usize,
+    /// The first window key.
+    pub from: &'a [u8],
+    /// The last window key.
+    pub to: &'a [u8],
+    /// The earliest and latest segment time.
+    pub times: (i64, i64),
+}
+
+impl KeyWindows<'_> {
+    /// Whether the window key `composite` is one of these windows (its bounds aside).
+    pub fn matches(&self, composite: &[u8]) -> bool {
+        composite.len() == self.key.len() + self.suffix
+            && composite.starts_with(self.key)
+            && split_window_key(composite)
+                .is_some_and(|(_, time)| (self.times.0..=self.times.1).contains(&time))
+    }
+}
+
 /// The store and changelog key of `key`'s window starting at `start`: the key's bytes, then
 /// the start as eight big-endian bytes with the sign bit flipped (so byte order is time
 /// order, negative times included).

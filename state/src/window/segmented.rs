@@ -9,7 +9,9 @@ use std::sync::{Arc, RwLock};
 use crate::StateError;
 use crate::kv::{KeyValue, KeyValueStore, ReadOnlyKeyValueStore, WriteEntry};
 use crate::rocksdb::MemoryBudget;
-use crate::window::{KeyWindowValue, WindowValue, WindowWrite, split_window_key, window_key};
+use crate::window::{
+    KeyWindowValue, KeyWindows, WindowValue, WindowWrite, split_window_key, window_key,
+};
 use crate::{InMemoryKeyValueStore, RocksDbKeyValueStore};
 
 type SegmentReader = Arc<dyn ReadOnlyKeyValueStore + Send + Sync>;
@@ -339,6 +341,36 @@ impl WindowReader {
                     found.push((composite, value));
                 }
             }
+        }
+        Ok(found)
+    }
+
+    /// One record key's windows (see [`KeyWindows`]), from the segments of the query's
+    /// times only, those outside retention left out, in key order.
+    pub(crate) fn key_windows_in_segments(
+        &self,
+        query: &KeyWindows<'_>,
+    ) -> Result<Vec<KeyValue>, StateError> {
+        let Some((from, to)) = self.kept(query.times.0, query.times.1) else {
+            return Ok(Vec::new());
+        };
+        let query = KeyWindows {
+            times: (from, to),
+            ..*query
+        };
+        let mut found = Vec::new();
+        for segment in self.segments_between(from, to) {
+            for entry in segment.range(Bound::Included(query.from), Bound::Included(query.to))? {
+                let entry = entry?;
+                if query.matches(&entry.0) {
+                    found.push(entry);
+                }
+            }
+        }
+        // Segments follow each other in time; keys whose time is not their last part (a
+        // session's start precedes its end) may then be out of key order.
+        if !found.is_sorted_by(|a, b| a.0 <= b.0) {
+            found.sort_by(|a, b| a.0.cmp(&b.0));
         }
         Ok(found)
     }

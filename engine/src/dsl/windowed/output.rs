@@ -11,7 +11,7 @@ use crate::processor::node::Forward;
 use crate::processor::{TaskContext, UNKNOWN_TIME};
 use crate::record::Change;
 use crate::serde::SerdeRef;
-use crate::store::{KeyValueStore, ValueAndTimestamp};
+use crate::store::{KeyValueStore, ValueAndTimestamp, WindowEntry};
 use crate::window::Windowed;
 
 /// A windowed aggregation's store, clock and output.
@@ -93,13 +93,25 @@ impl<K: Data, VA: Data> WindowOutput<K, VA> {
         self.clock.closes(end, self.close_after)
     }
 
-    /// Whether the store still holds `window`: windows age out by their start (sessions:
-    /// their end) once it lies more than the retention before the latest one written.
-    /// The record cache may still hold a window the store has aged out; it is not seen
-    /// either, so that what an aggregation finds does not depend on the cache.
-    pub(crate) fn is_kept(&self, window: &crate::window::Window) -> bool {
-        self.written == UNKNOWN_TIME
-            || self.expiry.time(window) >= self.written.saturating_sub(self.expiry.retention_ms)
+    /// The windows of `from`'s record key with window keys from `from` to `to` whose age
+    /// (start, or end for sessions) lies from `oldest` on, that the store still keeps: each
+    /// as its window key's bytes (the record key, then the start, and for sessions the end)
+    /// and its aggregate. Only the store's segments of those ages are read. Windows age out
+    /// once their age lies more than the retention before the latest one written; the
+    /// record cache may still hold such a window, which is not returned either, so that
+    /// what an aggregation finds does not depend on the cache.
+    pub(crate) fn fetch(
+        &self,
+        from: &Windowed<K>,
+        to: &Windowed<K>,
+        oldest: i64,
+    ) -> Result<Vec<WindowEntry<VA>>, StreamsError> {
+        let suffix = if self.expiry.by_end { 16 } else { 8 };
+        let oldest = match self.written {
+            UNKNOWN_TIME => oldest,
+            written => oldest.max(written.saturating_sub(self.expiry.retention_ms)),
+        };
+        self.store.key_windows(from, to, suffix, (oldest, i64::MAX))
     }
 
     /// The windows of the store.

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use tributary_state::window::split_window_key;
+
 use super::node::{Add, Merge, WindowLogic};
 use super::output::WindowOutput;
 use crate::dsl::Data;
@@ -55,16 +57,16 @@ impl<K: Data + PartialEq, V: Data, VA: Data> WindowLogic<K, V, VA> for SessionLo
             window: Window { start, end },
         };
         let found: Vec<(Windowed<K>, ValueAndTimestamp<VA>)> = out
-            .store()
-            .range_timestamped(
+            .fetch(
                 &at(i64::MIN, i64::MIN),
                 &at(t.saturating_add(gap), i64::MAX),
+                t.saturating_sub(gap),
             )?
             .into_iter()
-            .filter(|(s, _)| {
-                s.key == record.key
-                    && s.window.end >= t.saturating_sub(gap)
-                    && out.is_kept(&s.window)
+            .filter_map(|(session_key, value)| {
+                let (rest, end) = split_window_key(&session_key)?;
+                let (_, start) = split_window_key(rest)?;
+                Some((at(start, end), value))
             })
             .collect();
         let merged = found

@@ -13,6 +13,8 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use tributary_state::window::split_window_key;
+
 use super::node::{Add, WindowLogic};
 use super::output::WindowOutput;
 use crate::dsl::Data;
@@ -131,11 +133,11 @@ impl<K: Data + PartialEq, V: Data, VA: Data> SlidingLogic<K, V, VA> {
             },
         };
         Ok(out
-            .store()
-            .range_timestamped(&at(from), &at(to))?
+            .fetch(&at(from), &at(to), from)?
             .into_iter()
-            .filter(|(w, _)| w.key == *key && out.is_kept(&w.window))
-            .map(|(w, value)| (w.window.start, value))
+            .filter_map(|(window_key, value)| {
+                split_window_key(&window_key).map(|(_, start)| (start, value))
+            })
             .collect())
     }
 
