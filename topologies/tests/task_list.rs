@@ -13,8 +13,8 @@ fn event(task_id: &str, kind: TaskEventKind, user: Option<&str>, title: Option<&
     }
 }
 
-#[test]
-fn open_tasks_follow_assignment_completion_and_deletion() {
+/// The projection (without profiles) in a test driver after `events`, the n-th at time n.
+fn project(events: impl IntoIterator<Item = TaskEvent>) -> TopologyTestDriver {
     let topology = task_list::projection("task-events", None).unwrap();
     let driver = TopologyTestDriver::builder(topology, StreamsConfig::new("tasklist"))
         .partitions("task-events", 3)
@@ -23,6 +23,14 @@ fn open_tasks_follow_assignment_completion_and_deletion() {
     let input = driver
         .input_topic("task-events", StringSerde, JsonSerde::<TaskEvent>::new())
         .unwrap();
+    for (t, e) in events.into_iter().enumerate() {
+        input.pipe(e.task_id.clone(), e, t as i64).unwrap();
+    }
+    driver
+}
+
+#[test]
+fn open_tasks_follow_assignment_completion_and_deletion() {
     use TaskEventKind::*;
     let steps = [
         event("t1", Created, Some("ann"), Some("write report")),
@@ -32,9 +40,7 @@ fn open_tasks_follow_assignment_completion_and_deletion() {
         event("t1", Completed, Some("ann"), None),
         event("t3", Deleted, None, None),
     ];
-    for (t, e) in steps.into_iter().enumerate() {
-        input.pipe(e.task_id.clone(), e, t as i64).unwrap();
-    }
+    let driver = project(steps);
     let open = driver
         .key_value_store::<String, Vec<OpenTask>>(task_list::OPEN_TASKS)
         .unwrap();
@@ -151,14 +157,6 @@ fn profiles_name_each_users_tasks_and_each_tasks_assignee() {
 /// partitions does not repeat): it is in task id order.
 #[test]
 fn open_tasks_are_listed_by_task_id_whatever_order_they_changed_in() {
-    let topology = task_list::projection("task-events", None).unwrap();
-    let driver = TopologyTestDriver::builder(topology, StreamsConfig::new("tasklist"))
-        .partitions("task-events", 3)
-        .build()
-        .unwrap();
-    let input = driver
-        .input_topic("task-events", StringSerde, JsonSerde::<TaskEvent>::new())
-        .unwrap();
     use TaskEventKind::*;
     let steps = [
         event("t3", Created, Some("ann"), Some("third")),
@@ -167,9 +165,7 @@ fn open_tasks_are_listed_by_task_id_whatever_order_they_changed_in() {
         event("t1", Assigned, Some("ann"), None),
         event("t2", Created, Some("ann"), Some("second, renamed")),
     ];
-    for (t, e) in steps.into_iter().enumerate() {
-        input.pipe(e.task_id.clone(), e, t as i64).unwrap();
-    }
+    let driver = project(steps);
     let open = driver
         .key_value_store::<String, Vec<OpenTask>>(task_list::OPEN_TASKS)
         .unwrap();
