@@ -69,6 +69,8 @@ pub fn measure(
     let options = TaskOptions::from_config(config, &topology, topic_partitions)
         .with_state_dir(state.path().to_owned());
     let mut reader = KafkaChangelogReader::new(config).unwrap();
+    // One producer for every task, as a stream thread shares its own.
+    let shared = KafkaCollector::new(config).unwrap();
     let cpu_before = process_cpu();
     let started = Instant::now();
     let mut restored = 0;
@@ -77,7 +79,7 @@ pub fn measure(
             subtopology: 0,
             partition,
         };
-        let collector = Box::new(KafkaCollector::new(config).unwrap());
+        let collector = Box::new(shared.clone());
         let mut task = StreamTask::new(&topology, id, &options, collector).unwrap();
         let report = task.initialize(&mut reader, 0).unwrap();
         restored += report.stores.iter().map(|s| s.records).sum::<u64>();
