@@ -10,7 +10,7 @@ use crate::cache::{CacheEntry, RecordCache};
 use crate::changelog::{ChangeLoggingKeyValueStore, TimestampedWrite};
 use crate::feed::{AppliedChange, ChangeFeed};
 use crate::timestamped::ValueReader;
-use crate::window::KeyWindows;
+use crate::window_key::KeyWindows;
 
 /// An entry that left the cache (or bypassed it) and is now in the store and the changelog:
 /// its key, the latest value with its timestamp, and the value before. Table operators

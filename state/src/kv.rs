@@ -7,7 +7,7 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use crate::StateError;
-use crate::window::KeyWindows;
+use crate::window_key::KeyWindows;
 
 /// An owned key and value.
 pub type KeyValue = (Vec<u8>, Vec<u8>);

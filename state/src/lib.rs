@@ -14,6 +14,7 @@
 //! | [`caching`] | [`CachingKeyValueStore`]: cache, change logging and store stacked for a task |
 //! | [`checkpoint`] | the atomically written [`Checkpoint`] file of changelog offsets |
 //! | [`window`] | [`SegmentedWindowStore`]: window stores in time segments, RocksDB or in memory |
+//! | [`window_key`] | how window stores key a record key's windows, and the [`KeyWindows`](window_key::KeyWindows) query |
 //! | [`feed`] | the [`ChangeFeed`] that hands a store's applied writes to subscribers |
 //! | [`timestamped`] | the stored form of values (timestamp, then value) and the [`ValueReader`] that hides it |
 //!
@@ -36,6 +37,7 @@ pub mod memory;
 pub mod rocksdb;
 pub mod timestamped;
 pub mod window;
+pub mod window_key;
 
 pub use cache::{CacheEntry, RecordCache};
 pub use caching::{CachingKeyValueStore, FlushedEntry, TimestampedEntry};

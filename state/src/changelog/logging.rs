@@ -5,7 +5,7 @@ use crate::StateError;
 use crate::changelog::{ChangelogRecord, ChangelogSink};
 use crate::kv::{KeyValueStore, WriteEntry};
 use crate::timestamped::{self, TimestampedBytes, ValueReader};
-use crate::window::KeyWindows;
+use crate::window_key::KeyWindows;
 
 /// One timestamped write: key, value (`None` deletes) and the timestamp it is stored with.
 pub type TimestampedWrite<'a> = (&'a [u8], Option<&'a [u8]>, i64);
