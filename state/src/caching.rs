@@ -168,17 +168,7 @@ impl CachingKeyValueStore {
 
     /// Notes what a point read found below the cache for `key` (see `last_miss`).
     fn note_miss(&self, key: &[u8], found: Option<(&[u8], i64)>) {
-        let mut last = self.last_miss.borrow_mut();
-        let (last_key, last_value) = last.get_or_insert_with(|| (Vec::new(), None));
-        last_key.clear();
-        last_key.extend_from_slice(key);
-        match (found, last_value) {
-            (Some((value, _)), Some(buffer)) => {
-                buffer.clear();
-                buffer.extend_from_slice(value);
-            }
-            (found, last_value) => *last_value = found.map(|(v, _)| v.to_vec()),
-        }
+        *self.last_miss.borrow_mut() = Some((key.to_vec(), found.map(|(v, _)| v.to_vec())));
     }
 
     /// The value below the cache of `key`, for a write's old value: what the last point

@@ -2,7 +2,7 @@ use crate::dsl::{Data, KStream};
 use crate::error::StreamsError;
 use crate::processor::TaskContext;
 use crate::processor::node::{Forward, named_stateless, stateless, user_failure};
-use crate::record::{Headers, Record};
+use crate::record::Record;
 
 impl<K: Data, V: Data> KStream<K, V> {
     /// Replaces each record with zero or more records. Keys may change, so a later
@@ -72,13 +72,7 @@ impl<K: Data, V: Data> KStream<K, V> {
         I: IntoIterator<Item = V2>,
     {
         let factory = stateless(move |cx, forward: &Forward<K, V2>, record: Record<K, V>| {
-            let Record {
-                key,
-                value,
-                timestamp,
-                headers,
-            } = record;
-            forward_each(cx, forward, (key, timestamp, headers), mapper(value))
+            forward_each(cx, forward, record, |value| Ok(mapper(value)))
         });
         self.derive(
             "flat-map-values",
@@ -125,14 +119,9 @@ impl<K: Data, V: Data> KStream<K, V> {
     {
         let factory = named_stateless(
             move |node: &str, cx, forward: &Forward<K, V2>, record: Record<K, V>| {
-                let Record {
-                    key,
-                    value,
-                    timestamp,
-                    headers,
-                } = record;
-                let values = mapper(value).map_err(|e| user_failure(node, e))?;
-                forward_each(cx, forward, (key, timestamp, headers), values)
+                forward_each(cx, forward, record, |value| {
+                    mapper(value).map_err(|e| user_failure(node, e))
+                })
             },
         );
         self.derive(
@@ -145,15 +134,21 @@ impl<K: Data, V: Data> KStream<K, V> {
     }
 }
 
-/// Forwards one record per value of `values`, each with the input record's key, time and
-/// headers.
-fn forward_each<K: Data, V2: Data>(
+/// Forwards one record per value that `values` makes of `record`'s value, each with the
+/// record's key, time and headers; nothing when `values` fails.
+fn forward_each<K: Data, V, V2: Data, I: IntoIterator<Item = V2>>(
     cx: &mut TaskContext,
     forward: &Forward<K, V2>,
-    (key, timestamp, headers): (K, i64, Headers),
-    values: impl IntoIterator<Item = V2>,
+    record: Record<K, V>,
+    values: impl FnOnce(V) -> Result<I, StreamsError>,
 ) -> Result<(), StreamsError> {
-    for value in values {
+    let Record {
+        key,
+        value,
+        timestamp,
+        headers,
+    } = record;
+    for value in values(value)? {
         let out = Record {
             key: key.clone(),
             value,
