@@ -9,7 +9,7 @@ use crate::StateError;
 use crate::cache::{CacheEntry, RecordCache};
 use crate::changelog::{ChangeLoggingKeyValueStore, TimestampedWrite};
 use crate::feed::{AppliedChange, ChangeFeed};
-use crate::timestamped::ValueReader;
+use crate::timestamped::{TimestampedBytes, ValueReader};
 use crate::window_key::KeyWindows;
 
 /// An entry that left the cache (or bypassed it) and is now in the store and the changelog:
@@ -198,12 +198,10 @@ impl CachingKeyValueStore {
         from: Bound<&[u8]>,
         to: Bound<&[u8]>,
     ) -> Result<Vec<TimestampedEntry>, StateError> {
-        let stored = self.store.range(from, to)?.map(|entry| {
-            entry.map(|(key, value)| {
-                let timestamp = value.timestamp();
-                (key, Some(value.into_value()), timestamp)
-            })
-        });
+        let stored = self
+            .store
+            .range(from, to)?
+            .map(|entry| entry.map(stored_layer));
         self.merged(stored, from, to, |_| true)
     }
 
@@ -218,10 +216,7 @@ impl CachingKeyValueStore {
             .store
             .key_windows(query)?
             .into_iter()
-            .map(|(key, value)| {
-                let timestamp = value.timestamp();
-                Ok((key, Some(value.into_value()), timestamp))
-            });
+            .map(|entry| Ok(stored_layer(entry)));
         let (from, to) = (Bound::Included(query.from), Bound::Included(query.to));
         self.merged(stored, from, to, |key| query.matches(key))
     }
@@ -406,6 +401,12 @@ impl CachingKeyValueStore {
 
 /// One entry of a layer of a merged read: key, value (`None`: deleted) and timestamp.
 type LayerEntry = (Vec<u8>, Option<Vec<u8>>, i64);
+
+/// A stored entry as the bottom layer of a merged read.
+fn stored_layer((key, value): (Vec<u8>, TimestampedBytes)) -> LayerEntry {
+    let timestamp = value.timestamp();
+    (key, Some(value.into_value()), timestamp)
+}
 
 /// Merges `upper` (in key order) over `lower` (in key order): where both have a key, the
 /// upper entry wins.
