@@ -416,6 +416,21 @@ impl App {
     }
 }
 
+/// A failed test keeps the application's directory — the workers' logs, every earlier
+/// process's among them, and their state — and says where it is; so does every test when
+/// `TRIBUTARY_KEEP_TEST_DIRS` is set.
+impl Drop for App {
+    fn drop(&mut self) {
+        if std::thread::panicking() || std::env::var_os("TRIBUTARY_KEEP_TEST_DIRS").is_some() {
+            self.dir.disable_cleanup(true);
+            eprintln!(
+                "kept the workers' logs and state: {}",
+                self.dir.path().display()
+            );
+        }
+    }
+}
+
 #[test]
 fn the_surviving_worker_takes_over_restores_and_gets_every_value_right() {
     let app = App::new("tasklist");

@@ -20,7 +20,8 @@ pub struct Worker {
 
 impl Worker {
     /// Starts `tributary run <topology> <args…>` with the settings `settings` written to a
-    /// TOML file in `dir`; its stderr goes to `dir/<name>.log`.
+    /// TOML file in `dir`; its stderr goes to `dir/<name>.log`. An earlier process's log of
+    /// that name is kept as `dir/<name>.<n>.log` (n = 1, 2, …) for a failed test's reader.
     pub fn start(
         dir: &Path,
         name: &str,
@@ -39,6 +40,13 @@ impl Worker {
         }
         std::fs::write(&config, toml).unwrap();
         let log = dir.join(format!("{name}.log"));
+        if log.exists() {
+            let earlier = (1..)
+                .map(|n| dir.join(format!("{name}.{n}.log")))
+                .find(|path| !path.exists())
+                .expect("a free log name");
+            std::fs::rename(&log, earlier).unwrap();
+        }
         let child = Command::new(env!("CARGO_BIN_EXE_tributary"))
             .args(["run", topology])
             .args(args)
