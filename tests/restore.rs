@@ -439,3 +439,50 @@ fn a_record_deduplicated_again_after_a_crash_passes_and_its_duplicates_do_not() 
     assert_eq!(log.len("unique"), 2);
     assert_eq!(task.metrics().dropped_duplicates, 1);
 }
+
+#[test]
+fn storage_opened_for_many_tasks_at_once_serves_each_its_own_partition() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::default();
+    for partition in 0..6 {
+        let count = 10 + i64::from(partition);
+        log.append(CHANGELOG, partition, b"k", Some(&count.to_be_bytes()), 0);
+    }
+    let partitions = HashMap::from([("events".to_owned(), 6), (CHANGELOG.to_owned(), 6)]);
+    let mut config = StreamsConfig::new("restore");
+    config.set("rocksdb.memory.bytes", "16777216").unwrap();
+    let options = TaskOptions::from_config(&config, &topology(), partitions)
+        .with_state_dir(dir.path().into());
+    // Task 0_2's directory cannot be created: a file stands in its place.
+    std::fs::create_dir_all(dir.path().join("restore")).unwrap();
+    std::fs::write(dir.path().join("restore/0_2"), "not a directory").unwrap();
+
+    let ids: Vec<TaskId> = [4, 0, 3, 2, 1, 5]
+        .into_iter()
+        .map(|partition| TaskId {
+            subtopology: 0,
+            partition,
+        })
+        .collect();
+    let opened = StreamTask::open_storage(&topology(), &ids, &options);
+    assert_eq!(opened.len(), ids.len(), "one result per task");
+    for (id, storage) in ids.iter().zip(opened) {
+        if id.partition == 2 {
+            let error = storage.err().expect("task 0_2 cannot open its directory");
+            assert!(error.to_string().contains("0_2"), "{error}");
+            continue;
+        }
+        let storage = storage.unwrap();
+        let mut task =
+            StreamTask::with_storage(&topology(), storage, &options, Box::new(log.clone()))
+                .unwrap();
+        assert_eq!(task.id(), *id, "results come in the order of the ids");
+        let report = task.initialize(&mut log.clone(), 0).unwrap();
+        assert_eq!(report.stores[0].records, 1);
+        assert_eq!(
+            support::counts(&task, "counts"),
+            HashMap::from([("k".into(), 10 + i64::from(id.partition))]),
+            "task {id} holds its own partition's changelog"
+        );
+    }
+}

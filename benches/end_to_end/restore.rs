@@ -74,13 +74,18 @@ pub fn measure(
     let cpu_before = process_cpu();
     let started = Instant::now();
     let mut restored = 0;
-    for partition in 0..partitions {
-        let id = TaskId {
+    // As a stream thread handed these partitions: every task's storage opened at once,
+    // then the tasks restored one after another.
+    let ids: Vec<TaskId> = (0..partitions)
+        .map(|partition| TaskId {
             subtopology: 0,
             partition,
-        };
+        })
+        .collect();
+    for storage in StreamTask::open_storage(&topology, &ids, &options) {
         let collector = Box::new(shared.clone());
-        let mut task = StreamTask::new(&topology, id, &options, collector).unwrap();
+        let storage = storage.unwrap();
+        let mut task = StreamTask::with_storage(&topology, storage, &options, collector).unwrap();
         let report = task.initialize(&mut reader, 0).unwrap();
         restored += report.stores.iter().map(|s| s.records).sum::<u64>();
     }

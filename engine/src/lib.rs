@@ -114,6 +114,6 @@ pub mod internals {
     pub use crate::processor::collector::{OutgoingRecord, RecordCollector};
     pub use crate::task::{
         ChangelogReader, LogEntry, MemoryLog, RestoreRecord, RestoreReport, StoreRestore,
-        StreamTask, TaskOptions,
+        StreamTask, TaskOptions, TaskStorage,
     };
 }

@@ -12,7 +12,7 @@ use tributary_state::{
 
 use super::options::TaskOptions;
 use super::restore::RestoreRecord;
-use super::state_manager::open_backend;
+use super::storage::open_backend;
 use crate::config::DeserializationHandler;
 use crate::error::StreamsError;
 use crate::record::RawRecord;

@@ -7,6 +7,7 @@ mod options;
 mod restore;
 mod standby;
 mod state_manager;
+mod storage;
 mod stream_task;
 
 pub use global_store::GlobalStore;
@@ -14,4 +15,5 @@ pub use memory_log::{LogEntry, MemoryLog};
 pub use options::TaskOptions;
 pub use restore::{ChangelogReader, RestoreRecord, RestoreReport, StoreRestore};
 pub(crate) use standby::{StandbyTask, standby_stores};
+pub use storage::TaskStorage;
 pub use stream_task::StreamTask;

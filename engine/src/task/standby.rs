@@ -14,6 +14,7 @@ use crate::store::{StoreBackend, StoreEntry, StoreReader};
 use crate::task::options::TaskOptions;
 use crate::task::restore::ChangelogReader;
 use crate::task::state_manager::StateManager;
+use crate::task::storage::TaskStorage;
 use crate::task_id::TaskId;
 use crate::topology::Topology;
 
@@ -52,7 +53,8 @@ impl StandbyTask {
     ) -> Result<Self, StreamsError> {
         let names = standby_stores(topology, id.subtopology);
         let specs: Vec<_> = names.iter().map(|n| topology.store_spec(n)).collect();
-        let (state, stores) = StateManager::open(id, &specs, options, &NoOutput)?;
+        let storage = TaskStorage::open(id, &specs, options)?;
+        let (state, stores) = StateManager::open(storage, &specs, options, &NoOutput)?;
         Ok(Self { state, stores })
     }
 

@@ -1,24 +1,23 @@
-//! Opens a task's stores, reads its checkpoint, restores from changelogs and writes the
-//! checkpoint on commit.
+//! A task's stores over its opened [`TaskStorage`]: restores them from their changelogs
+//! and writes the checkpoint on commit.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::rc::Rc;
 
 use tributary_state::{
     CachingKeyValueStore, ChangeLoggingKeyValueStore, Checkpoint, DiscardingChangelog,
-    InMemoryKeyValueStore, KeyValueStore as RawStore, MemoryBudget, RocksDbKeyValueStore,
-    SegmentedWindowStore, StateError, TimestampedWrite, WindowKeyValueStore,
+    TimestampedWrite,
 };
 
 use crate::error::StreamsError;
 use crate::names::changelog_topic;
 use crate::processor::RecordCollector;
-use crate::store::{StoreBackend, StoreEntry, StoreSpec};
+use crate::store::{StoreEntry, StoreSpec};
 use crate::task::options::TaskOptions;
 use crate::task::restore::{ChangelogReader, RESTORE_BATCH, RestoreReport, StoreRestore};
-use crate::task_id::TaskId;
+use crate::task::storage::TaskStorage;
 
 struct ManagedStore {
     entry: StoreEntry,
@@ -54,51 +53,29 @@ pub(crate) struct StateManager {
 }
 
 impl StateManager {
+    /// The state of the task whose storage is `storage`, over stores of `specs` (the
+    /// specs `storage` was opened for, in the same order).
     pub(crate) fn open(
-        id: TaskId,
+        storage: TaskStorage,
         specs: &[&StoreSpec],
         options: &TaskOptions,
         collector: &dyn RecordCollector,
     ) -> Result<(Self, HashMap<String, StoreEntry>), StreamsError> {
-        let task_dir = options
-            .state_dir
-            .join(&options.application_id)
-            .join(id.to_string());
-        std::fs::create_dir_all(&task_dir).map_err(|e| StateError::Io {
-            operation: "create the task's state directory",
-            path: task_dir.clone(),
-            source: e,
-        })?;
-        let checkpoint_path = task_dir.join(".checkpoint");
-        let (checkpoint, fallback) = match Checkpoint::read(&checkpoint_path) {
-            Ok(cp) => (cp, None),
-            Err(err @ StateError::CorruptCheckpoint { .. }) => {
-                tracing::warn!(task = %id, error = %err, "falling back to a full restore of the task's persistent stores");
-                remove_file(&checkpoint_path)?;
-                (None, Some(err.to_string()))
-            }
-            Err(err) => return Err(err.into()),
-        };
+        let TaskStorage {
+            id,
+            checkpoint_path,
+            checkpoint,
+            fallback,
+            backends,
+        } = storage;
         let cached = specs.iter().filter(|s| s.caching).count().max(1);
         let cache_bytes = options.cache_max_bytes / cached;
         let mut stores = Vec::new();
         let mut entries = HashMap::new();
-        for spec in specs {
+        for (spec, inner) in specs.iter().zip(backends) {
             let changelog = spec
                 .logging
                 .then(|| changelog_topic(&options.application_id, &spec.name));
-            let known = changelog.as_ref().is_some_and(|t| {
-                checkpoint
-                    .as_ref()
-                    .is_some_and(|c| c.get(t, id.partition).is_some())
-            });
-            // Local data of unknown freshness is rebuilt from the changelog.
-            let inner = open_backend(
-                spec,
-                &task_dir,
-                &options.budget,
-                changelog.is_none() || known,
-            )?;
             let sink = match &changelog {
                 Some(_) => collector.changelog_sink(),
                 None => Box::new(DiscardingChangelog),
@@ -330,55 +307,5 @@ impl StateManager {
             self.checkpoint.write(&self.checkpoint_path)?;
         }
         Ok(())
-    }
-}
-
-/// Opens the storage of `spec` under `dir` (RocksDB in `<dir>/rocksdb/<store>`). Local
-/// RocksDB data is kept only when `trusted` (a checkpoint says what it reflects); otherwise
-/// it is wiped, for a full restore.
-pub(crate) fn open_backend(
-    spec: &StoreSpec,
-    dir: &Path,
-    budget: &MemoryBudget,
-    trusted: bool,
-) -> Result<Box<dyn RawStore>, StreamsError> {
-    Ok(match (spec.backend, spec.window) {
-        (StoreBackend::InMemory, Some(w)) => Box::new(WindowKeyValueStore::new(
-            SegmentedWindowStore::in_memory(&spec.name, w.retention_ms, w.segment_interval_ms),
-        )),
-        (StoreBackend::InMemory, None) => Box::new(InMemoryKeyValueStore::new(&spec.name)),
-        (StoreBackend::RocksDb, window) => {
-            let dir = dir.join("rocksdb").join(&spec.name);
-            if !trusted && dir.exists() {
-                tracing::info!(store = %spec.name, "no checkpoint for the store; wiping it for a full restore");
-                std::fs::remove_dir_all(&dir).map_err(|e| StateError::Io {
-                    operation: "wipe the store directory",
-                    path: dir.clone(),
-                    source: e,
-                })?;
-            }
-            match window {
-                Some(w) => Box::new(WindowKeyValueStore::new(SegmentedWindowStore::rocksdb(
-                    &spec.name,
-                    &dir,
-                    budget,
-                    w.retention_ms,
-                    w.segment_interval_ms,
-                )?)),
-                None => Box::new(RocksDbKeyValueStore::open(&spec.name, &dir, budget)?),
-            }
-        }
-    })
-}
-
-fn remove_file(path: &Path) -> Result<(), StateError> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(StateError::Io {
-            operation: "remove the corrupt checkpoint",
-            path: path.to_owned(),
-            source: e,
-        }),
     }
 }

@@ -19,10 +19,11 @@ use crate::processor::node::{
 use crate::processor::{OutgoingRecord, PunctuationType};
 use crate::processor::{TaskContext, TaskMetrics, UNKNOWN_TIME};
 use crate::record::{Headers, RawRecord};
-use crate::store::StoreReader;
+use crate::store::{StoreReader, StoreSpec};
 use crate::task::options::TaskOptions;
 use crate::task::restore::{ChangelogReader, RestoreReport};
 use crate::task::state_manager::StateManager;
+use crate::task::storage::TaskStorage;
 use crate::task_id::TaskId;
 use crate::time::InvalidTimestampHandler;
 use crate::topology::Topology;
@@ -75,13 +76,42 @@ impl StreamTask {
         options: &TaskOptions,
         collector: Box<dyn RecordCollector>,
     ) -> Result<Self, StreamsError> {
-        let sub = topology.subtopology(id.subtopology);
-        let specs: Vec<_> = sub
-            .stores
+        let storage = TaskStorage::open(id, &store_specs(topology, id), options)?;
+        Self::with_storage(topology, storage, options, collector)
+    }
+
+    /// Opens the storage of tasks `ids` of `topology` — state directories, checkpoints,
+    /// RocksDB instances — several at once: what [`StreamTask::new`] does first, for many
+    /// tasks in a fraction of the time. The results come in the order of `ids`; build each
+    /// task with [`StreamTask::with_storage`].
+    pub fn open_storage(
+        topology: &Topology,
+        ids: &[TaskId],
+        options: &TaskOptions,
+    ) -> Vec<Result<TaskStorage, StreamsError>> {
+        let tasks: Vec<_> = ids
             .iter()
-            .map(|name| topology.store_spec(name))
+            .map(|&id| (id, store_specs(topology, id)))
             .collect();
-        let (state, stores) = StateManager::open(id, &specs, options, collector.as_ref())?;
+        TaskStorage::open_all(&tasks, options)
+    }
+
+    /// Instantiates the task of `topology` whose storage is `storage` (from
+    /// [`StreamTask::open_storage`] with the same `topology` and `options`) and builds its
+    /// processors. Call [`StreamTask::initialize`] before processing.
+    ///
+    /// # Errors
+    /// When a topic's partition count is unknown.
+    pub fn with_storage(
+        topology: &Topology,
+        storage: TaskStorage,
+        options: &TaskOptions,
+        collector: Box<dyn RecordCollector>,
+    ) -> Result<Self, StreamsError> {
+        let id = storage.id;
+        let sub = topology.subtopology(id.subtopology);
+        let specs = store_specs(topology, id);
+        let (state, stores) = StateManager::open(storage, &specs, options, collector.as_ref())?;
         let clock = Rc::new(Cell::new(0));
         let mut hooks: Vec<Rc<RefCell<dyn NodeHooks>>> = Vec::new();
         let mut built: HashMap<usize, ErasedRef> = HashMap::new();
@@ -653,4 +683,14 @@ fn send_dead_letter(
     })?;
     cx.metrics.dead_lettered += 1;
     Ok(())
+}
+
+/// The specs of task `id`'s stores, in the order its sub-topology lists them.
+fn store_specs(topology: &Topology, id: TaskId) -> Vec<&StoreSpec> {
+    topology
+        .subtopology(id.subtopology)
+        .stores
+        .iter()
+        .map(|name| topology.store_spec(name))
+        .collect()
 }

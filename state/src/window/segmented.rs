@@ -42,7 +42,7 @@ pub struct SegmentedWindowStore {
     backend: Backend,
     retention_ms: i64,
     segment_interval_ms: i64,
-    segments: BTreeMap<i64, Box<dyn KeyValueStore>>,
+    segments: BTreeMap<i64, Box<dyn KeyValueStore + Send>>,
     readers: Readers,
     /// The largest time the store has observed (stream time), shared with readers.
     observed: Arc<AtomicI64>,
@@ -151,10 +151,10 @@ impl SegmentedWindowStore {
         }
     }
 
-    fn segment(&mut self, id: i64) -> Result<&mut Box<dyn KeyValueStore>, StateError> {
+    fn segment(&mut self, id: i64) -> Result<&mut Box<dyn KeyValueStore + Send>, StateError> {
         if !self.segments.contains_key(&id) {
             let name = format!("{}.{id}", self.name);
-            let store: Box<dyn KeyValueStore> = match &self.backend {
+            let store: Box<dyn KeyValueStore + Send> = match &self.backend {
                 Backend::RocksDb { dir, budget } => Box::new(RocksDbKeyValueStore::open(
                     &name,
                     &dir.join(id.to_string()),

@@ -119,20 +119,53 @@ impl TaskManager {
 
     /// The task `id`, created (to be restored) if it does not exist.
     fn ensure_task(&mut self, id: TaskId) -> Result<&mut StreamTask, StreamsError> {
-        if !self.tasks.contains_key(&id) && !self.restoring.contains_key(&id) {
+        self.create_tasks(&[id])?;
+        Ok(match self.tasks.get_mut(&id) {
+            Some(task) => task,
+            None => self.restoring.get_mut(&id).expect("created above"),
+        })
+    }
+
+    /// Creates (to be restored) the tasks among `ids` that do not exist yet, opening their
+    /// storage at once: RocksDB syncs every new database's files, and a worker taking over
+    /// many partitions should not wait for each task's syncs in turn.
+    fn create_tasks(&mut self, ids: &[TaskId]) -> Result<(), StreamsError> {
+        let mut new: Vec<TaskId> = ids
+            .iter()
+            .copied()
+            .filter(|id| !self.tasks.contains_key(id) && !self.restoring.contains_key(id))
+            .collect();
+        new.sort_unstable();
+        new.dedup();
+        for (claimed, &id) in new.iter().enumerate() {
+            if let Err(error) = self.standbys.claim(id) {
+                for &id in &new[..claimed] {
+                    self.standbys.release(id);
+                }
+                return Err(error);
+            }
+        }
+        let opened = StreamTask::open_storage(&self.topology, &new, &self.options);
+        let mut failure = None;
+        for (&id, storage) in new.iter().zip(opened) {
             let collector = Box::new(self.collector.clone());
-            self.standbys.claim(id)?;
-            let task = StreamTask::new(&self.topology, id, &self.options, collector)
-                .inspect_err(|_| self.standbys.release(id))?;
+            let built = storage.and_then(|storage| {
+                StreamTask::with_storage(&self.topology, storage, &self.options, collector)
+            });
+            let task = match built {
+                Ok(task) => task,
+                Err(error) => {
+                    self.standbys.release(id);
+                    failure.get_or_insert(error);
+                    continue;
+                }
+            };
             self.registry.host(id, task.queryable_stores());
             self.task_metrics.insert(id, self.metrics.task(id));
             self.metrics.restoring(1);
             self.restoring.insert(id, task);
         }
-        Ok(match self.tasks.get_mut(&id) {
-            Some(task) => task,
-            None => self.restoring.get_mut(&id).expect("inserted above"),
-        })
+        failure.map_or(Ok(()), Err)
     }
 
     /// Creates the tasks of newly assigned partitions; they restore in
@@ -150,9 +183,7 @@ impl TaskManager {
             .iter()
             .filter_map(|(t, p)| self.task_of(t, *p))
             .collect();
-        for id in ids {
-            self.ensure_task(id)?;
-        }
+        self.create_tasks(&ids)?;
         let mut ends: BTreeMap<TaskId, Vec<(String, i64)>> = BTreeMap::new();
         for (topic, partition, end) in replay {
             if let Some(id) = self.task_of(topic, *partition) {
