@@ -255,3 +255,56 @@ fn a_response_for_a_value_the_row_no_longer_has_is_dropped() {
         );
     }
 }
+
+/// A foreign row that comes and goes between two commits, while a row looks it up in
+/// between: the record cache collapses the foreign side's insert and delete into nothing
+/// (its store never held the row), yet the row joined the cached value. The delete must
+/// still reach the row, or the joined table keeps a foreign value that no longer exists.
+#[test]
+fn a_foreign_row_deleted_before_its_first_commit_leaves_no_stale_join() {
+    let builder = StreamsBuilder::new();
+    let consumed = || Consumed::with(StringSerde, nullable(StringSerde));
+    let rows: KTable<String, Option<String>> = builder.table(
+        "rows",
+        consumed(),
+        Materialized::named("rows").with_caching_disabled(),
+    );
+    // Cached: its insert and delete stay in the cache until the commit.
+    let foreign: KTable<String, Option<String>> =
+        builder.table("foreign", consumed(), Materialized::named("foreign"));
+    rows.left_join_on_foreign_key(
+        &foreign,
+        |row: &Option<String>| row.as_deref().and_then(foreign_key),
+        |row: &Option<String>, f: Option<&Option<String>>| {
+            joined(&row.clone().unwrap_or_default(), f.and_then(Option::as_ref))
+        },
+        Materialized::named("joined")
+            .with_value_serde(StringSerde)
+            .with_caching_disabled(),
+    );
+    let driver = TopologyTestDriver::builder(builder.build().unwrap(), StreamsConfig::new("fk"))
+        .commit_after_each_input(false)
+        .build()
+        .unwrap();
+    let foreign_in = driver
+        .input_topic("foreign", StringSerde, nullable(StringSerde))
+        .unwrap();
+    let rows_in = driver
+        .input_topic("rows", StringSerde, nullable(StringSerde))
+        .unwrap();
+
+    foreign_in.pipe("f1".into(), Some("F".into()), 1).unwrap();
+    rows_in.pipe("k".into(), Some("f1/x".into()), 2).unwrap();
+    assert_eq!(
+        joined_table(&driver)["k"],
+        "f1/x,F",
+        "the row joins the foreign value in the cache"
+    );
+    foreign_in.pipe("f1".into(), None, 3).unwrap();
+    driver.commit().unwrap();
+    assert_eq!(
+        joined_table(&driver)["k"],
+        "f1/x,null",
+        "the foreign row's delete reached the row that joined it"
+    );
+}

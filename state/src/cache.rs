@@ -23,6 +23,10 @@ pub struct CacheEntry {
     pub old: Option<Vec<u8>>,
     /// The timestamp written with the latest value.
     pub timestamp: i64,
+    /// Whether a lookup (a join reading the table) saw a value of this entry while it was
+    /// dirty. Such an entry that ends as a delete must go downstream even when the store
+    /// never held the key — the lookup's reader joined a value that is now gone.
+    pub seen: bool,
 }
 
 /// Bytes charged for each entry on top of its key and values.
@@ -86,6 +90,17 @@ impl RecordCache {
         self.index.get(key).map(|&at| &self.slots.get(at).entry)
     }
 
+    /// Notes that a lookup is reading `key` (see [`CacheEntry::seen`]): a dirty entry
+    /// holding a value is marked seen.
+    pub fn mark_seen(&mut self, key: &[u8]) {
+        if let Some(&at) = self.index.get(key) {
+            let slot = self.slots.get_mut(at);
+            if slot.dirty && slot.entry.value.is_some() {
+                slot.entry.seen = true;
+            }
+        }
+    }
+
     /// Remembers what the store holds for `key` (`None`: nothing) as a clean entry, so that
     /// the next read skips the store — only when `key` is not cached yet and the entry fits
     /// the budget without evicting anything. Returns whether the cache holds `key` now.
@@ -97,6 +112,7 @@ impl RecordCache {
             value: value.map(<[u8]>::to_vec),
             old: None,
             timestamp,
+            seen: false,
         };
         let cost = charge(key, &entry);
         if self.bytes + cost > self.max_bytes {
@@ -129,6 +145,7 @@ impl RecordCache {
                 let before = charge(key, &slot.entry);
                 if !slot.dirty {
                     slot.entry.old = slot.entry.value.take();
+                    slot.entry.seen = false;
                 }
                 match (value, &mut slot.entry.value) {
                     (Some(new), Some(buffer)) => {
@@ -149,6 +166,7 @@ impl RecordCache {
                     value: value.map(<[u8]>::to_vec),
                     old,
                     timestamp,
+                    seen: false,
                 };
                 self.bytes += charge(key, &entry);
                 let shared: Rc<[u8]> = key.into();
@@ -191,6 +209,7 @@ impl RecordCache {
                 value: slot.entry.value.clone(),
                 old,
                 timestamp: slot.entry.timestamp,
+                seen: std::mem::take(&mut slot.entry.seen),
             };
             out.push((slot.key.to_vec(), entry));
         }
@@ -297,7 +316,33 @@ mod tests {
             value: value.map(<[u8]>::to_vec),
             old: old.map(<[u8]>::to_vec),
             timestamp,
+            seen: false,
         }
+    }
+
+    #[test]
+    fn a_lookup_marks_a_dirty_value_seen_until_the_flush_that_carries_it() {
+        let mut cache = RecordCache::new(1 << 20);
+        cache.remember(b"clean", Some(b"c"), 0);
+        cache.mark_seen(b"clean");
+        put(&mut cache, b"k", Some(b"v"), 1, None);
+        cache.mark_seen(b"k");
+        put(&mut cache, b"k", None, 2, None);
+        put(&mut cache, b"gone", None, 3, None);
+        cache.mark_seen(b"gone");
+        let drained = cache.drain();
+        let seen: Vec<(&[u8], bool)> = drained
+            .iter()
+            .map(|(k, e)| (k.as_slice(), e.seen))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![(&b"k"[..], true), (&b"gone"[..], false)],
+            "a value read before its delete is seen; a delete read alone is not"
+        );
+        put(&mut cache, b"k", None, 4, None);
+        let drained = cache.drain();
+        assert!(!drained[0].1.seen, "the next interval starts unseen");
     }
 
     #[test]

@@ -166,6 +166,23 @@ impl CachingKeyValueStore {
         })
     }
 
+    /// As [`CachingKeyValueStore::get_with`], for a lookup by another operator than the one
+    /// writing the store (a join reading the table): a dirty value it reads is marked seen
+    /// (see [`CacheEntry::seen`]), so that a delete replacing it is not dropped at the flush.
+    ///
+    /// # Errors
+    /// When the store fails to read.
+    pub fn lookup_with<R>(
+        &self,
+        key: &[u8],
+        read: impl FnOnce(Option<(&[u8], i64)>) -> R,
+    ) -> Result<R, StateError> {
+        if let Some(cache) = self.cache.as_ref().filter(|_| !self.bypass) {
+            cache.borrow_mut().mark_seen(key);
+        }
+        self.get_with(key, read)
+    }
+
     /// Notes what a point read found below the cache for `key` (see `last_miss`).
     fn note_miss(&self, key: &[u8], found: Option<(&[u8], i64)>) {
         *self.last_miss.borrow_mut() = Some((key.to_vec(), found.map(|(v, _)| v.to_vec())));
@@ -269,6 +286,7 @@ impl CachingKeyValueStore {
                 value: value.map(<[u8]>::to_vec),
                 old,
                 timestamp,
+                seen: false,
             };
             let through = vec![(key.to_vec(), entry)];
             self.write(&through)?;
@@ -504,7 +522,8 @@ mod tests {
                 CacheEntry {
                     value: Some(b"2".to_vec()),
                     old: None,
-                    timestamp: 2
+                    timestamp: 2,
+                    seen: false,
                 }
             )]
         );
@@ -580,7 +599,8 @@ mod tests {
                 CacheEntry {
                     value: None,
                     old: Some(b"1".to_vec()),
-                    timestamp: 2
+                    timestamp: 2,
+                    seen: false,
                 }
             )]
         );

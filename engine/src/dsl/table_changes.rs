@@ -61,11 +61,13 @@ struct Materializer<K, Vin, VS> {
 
 /// Forwards the entries `store` wrote through (its cache let them go, or it has none) as
 /// changes, each with the timestamp stored with it. An entry with neither a new nor an old
-/// value (a delete of an absent key) is forwarded only by a store not caching now, as in
-/// Kafka Streams without a cache. A task replaying records an earlier owner processed
-/// bypasses its caches and so forwards it: the earlier owner may have stored the delete
-/// and died before what it sent downstream for it (a foreign-key join's answers to the
-/// rows subscribed to the key) was delivered.
+/// value (a delete of an absent key) is forwarded by a store not caching now, as in Kafka
+/// Streams without a cache. A task replaying records an earlier owner processed bypasses
+/// its caches and so forwards it: the earlier owner may have stored the delete and died
+/// before what it sent downstream for it (a foreign-key join's answers to the rows
+/// subscribed to the key) was delivered. A caching store forwards it when a join looked up
+/// a value the cache held for the key before the delete (Kafka Streams drops it): the
+/// join's results built on that value would otherwise outlive it.
 pub(crate) fn forward_flushed<K: Data, VS: Data>(
     store: &KeyValueStore<K, VS>,
     forward: &Forward<K, Change<VS>>,
@@ -80,7 +82,7 @@ pub(crate) fn forward_flushed<K: Data, VS: Data>(
     let caching = store.is_caching();
     for entry in &flushed {
         let (key, change, timestamp) = store.decode_flushed(entry)?;
-        if caching && change.new.is_none() && change.old.is_none() {
+        if caching && change.new.is_none() && change.old.is_none() && !entry.1.seen {
             continue;
         }
         forward.send(

@@ -292,16 +292,39 @@ impl<K, V> KeyValueStore<K, V> {
     /// # Errors
     /// When the store fails or the stored bytes do not decode.
     pub fn get_timestamped(&self, key: &K) -> Result<Option<ValueAndTimestamp<V>>, StreamsError> {
+        self.read_timestamped(key, false)
+    }
+
+    /// As [`KeyValueStore::get_timestamped`], for a join looking the table up: a value
+    /// still in the record cache is marked seen, so that a delete replacing it before the
+    /// next flush goes downstream even if the store never held the key.
+    pub(crate) fn lookup_timestamped(
+        &self,
+        key: &K,
+    ) -> Result<Option<ValueAndTimestamp<V>>, StreamsError> {
+        self.read_timestamped(key, true)
+    }
+
+    fn read_timestamped(
+        &self,
+        key: &K,
+        lookup: bool,
+    ) -> Result<Option<ValueAndTimestamp<V>>, StreamsError> {
         let mut key_buf = self.key_buf.borrow_mut();
         encode(&*self.key_serde, key, &mut key_buf).map_err(self.ser_error(RecordPart::Key))?;
-        let decoded = self.store.borrow().get_with(&key_buf, |stored| {
+        let decode = |stored: Option<(&[u8], i64)>| {
             stored.map(|(bytes, timestamp)| {
                 self.value_serde
                     .deserialize(bytes)
                     .map(|value| ValueAndTimestamp { value, timestamp })
                     .map_err(self.de_error(RecordPart::Value))
             })
-        })?;
+        };
+        let store = self.store.borrow();
+        let decoded = match lookup {
+            true => store.lookup_with(&key_buf, decode)?,
+            false => store.get_with(&key_buf, decode)?,
+        };
         decoded.transpose()
     }
 

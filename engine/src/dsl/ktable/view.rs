@@ -45,7 +45,7 @@ impl<K: Data, V: Data> TableView<K, V> {
             store,
             make: Arc::new(|cx, i| {
                 let store = cx.store::<K, V>(i)?;
-                Ok(Box::new(move |key: &K| store.get_timestamped(key)) as Getter<K, V>)
+                Ok(Box::new(move |key: &K| store.lookup_timestamped(key)) as Getter<K, V>)
             }),
         }
     }
