@@ -73,8 +73,10 @@ impl ConsumerContext for RebalanceContext {
 const OFFSETS_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The assigned partitions with records past the group's committed offset, and each one's
-/// end offset now: what an earlier owner may have processed without committing. When the
-/// broker cannot tell, none (the tasks then cache from the start).
+/// end offset now: what an earlier owner may have processed without committing. A
+/// partition whose end the broker cannot tell is listed with no end (`i64::MAX`): its task
+/// bypasses its caches until the next rebalance, slower but never wrong. When the broker
+/// cannot tell the committed offsets, none (the tasks then cache from the start).
 fn past_committed<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
     partitions: &TopicPartitionList,
@@ -95,10 +97,15 @@ fn past_committed<C: ConsumerContext>(
             let Offset::Offset(from) = e.offset() else {
                 return None;
             };
-            let (_, end) = consumer
-                .fetch_watermarks(e.topic(), e.partition(), OFFSETS_TIMEOUT)
-                .ok()?;
-            (end > from).then(|| (e.topic().to_owned(), e.partition(), end))
+            let (topic, partition) = (e.topic(), e.partition());
+            let end = match consumer.fetch_watermarks(topic, partition, OFFSETS_TIMEOUT) {
+                Ok((_, end)) => end,
+                Err(error) => {
+                    tracing::warn!(%error, topic, partition, "cannot read where the partition ends; its task bypasses its caches until the next rebalance");
+                    i64::MAX
+                }
+            };
+            (end > from).then(|| (topic.to_owned(), partition, end))
         })
         .collect()
 }
