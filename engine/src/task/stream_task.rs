@@ -502,8 +502,8 @@ impl StreamTask {
     }
 
     /// Commits the task's progress: flushes the record caches (forwarding what they emit),
-    /// flushes stores, flushes the collector, writes the checkpoint, and returns the offsets
-    /// to commit for its input partitions: `(topic, partition, next offset)`.
+    /// flushes the collector, flushes the stores, writes the checkpoint, and returns the
+    /// offsets to commit for its input partitions: `(topic, partition, next offset)`.
     ///
     /// Under exactly-once (once the task processes) the stores hold what the caches flushed
     /// and nothing is checkpointed: the caller commits the transaction, then calls
@@ -519,12 +519,14 @@ impl StreamTask {
                 hook.borrow_mut().flush(&mut self.cx)?;
             }
         }
-        let holding = self.exactly_once && self.initialized;
-        if !holding {
-            self.state.flush()?;
-        }
+        // The collector first: the stores' files then never hold a write whose records
+        // downstream were not acknowledged. A worker killed before they were, and started
+        // again on its state directory, replays the records past the last commit from
+        // what downstream saw — a store ahead of it would send the replay's retractions
+        // (a regrouped table's subtractions) to the wrong keys.
         self.cx.collector.flush()?;
-        if !holding {
+        if !(self.exactly_once && self.initialized) {
+            self.state.flush()?;
             self.state.write_checkpoint(self.cx.collector.as_ref())?;
         }
         Ok(self
