@@ -14,6 +14,10 @@
 //! demo's `fetch.wait.max.ms` (10 ms) reading — whose latency the projection's path pays
 //! twice (the events topic, then the repartition topic).
 //!
+//! Both measure the steady state: before the measured events, a warm-up record goes through
+//! every partition and is seen at the end (the clients' first fetches take about half a
+//! second on the test broker, which would otherwise fall on the first events measured).
+//!
 //! Needs a broker: `scripts/bench.sh --bench latency` starts one, or set
 //! `TRIBUTARY_BOOTSTRAP`.
 
@@ -102,11 +106,12 @@ fn run(bootstrap: &str, app: &str, settings: &[(&str, &str)], rate: u64) -> Vec<
         assert!(Instant::now() < deadline, "the projection did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let base = Instant::now();
     let seen = subscribe(&format!(
         "http://{}/v1/stores/{OPEN_TASKS}/subscribe?prefix=user-",
         streams.server_address().unwrap()
     ));
+    warm_up(&config, &topic, &seen);
+    let base = Instant::now();
     let created = produce(&config, &topic, rate, base);
 
     let mut latencies = Vec::with_capacity(created as usize);
@@ -177,22 +182,46 @@ fn hop(bootstrap: &str, app: &str, rate: u64) -> Vec<Duration> {
     consumer.assign(&assignment).unwrap();
     let total = rate * SECONDS;
     let base = Instant::now();
+    let (warm, warmed) = mpsc::channel();
     let reader = std::thread::spawn(move || {
+        // One warm-up record per partition first (as the projection's runs, see `warm_up`).
+        let mut warming = PARTITIONS;
         let mut latencies = Vec::with_capacity(total as usize);
         let deadline = Instant::now() + Duration::from_secs(SECONDS + 60);
         while (latencies.len() as u64) < total && Instant::now() < deadline {
             if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
                 let at = base.elapsed();
-                let produced: u64 = std::str::from_utf8(message.payload().unwrap())
-                    .unwrap()
-                    .parse()
-                    .unwrap();
+                let payload = std::str::from_utf8(message.payload().unwrap()).unwrap();
+                if payload == "warm-up" {
+                    warming -= 1;
+                    if warming == 0 {
+                        warm.send(()).unwrap();
+                    }
+                    continue;
+                }
+                let produced: u64 = payload.parse().unwrap();
                 latencies.push(at.saturating_sub(Duration::from_micros(produced)));
             }
         }
         latencies
     });
     let mut producer = KafkaCollector::new(&config).unwrap();
+    for partition in 0..PARTITIONS {
+        producer
+            .send(OutgoingRecord {
+                topic: &topic,
+                partition,
+                key: None,
+                value: Some(b"warm-up"),
+                timestamp: 0,
+                headers: &Vec::new(),
+            })
+            .unwrap();
+    }
+    producer.flush().unwrap();
+    warmed
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the consumer read the warm-up records");
     paced(rate, |n| {
         let value = base.elapsed().as_micros().to_string();
         let key = format!("task-{n}");
@@ -211,6 +240,49 @@ fn hop(bootstrap: &str, app: &str, rate: u64) -> Vec<Duration> {
     let latencies = reader.join().unwrap();
     assert_eq!(latencies.len() as u64, total, "every event was read");
     latencies
+}
+
+/// Creates a task on every partition of the events topic and of the repartition topic
+/// (its user's), and waits until the subscriber has seen each: the clients have then
+/// connected and fetched once, which the first events measured would otherwise wait for
+/// (about half a second on the test broker). The latencies are the steady state's.
+fn warm_up(config: &StreamsConfig, topic: &str, seen: &mpsc::Receiver<Update>) {
+    let mut producer = KafkaCollector::new(config).unwrap();
+    let (mut tasks, mut users) = (HashSet::new(), HashSet::new());
+    let mut waiting = HashSet::new();
+    for n in 0.. {
+        if tasks.len() == PARTITIONS as usize && users.len() == PARTITIONS as usize {
+            break;
+        }
+        let (task_id, user) = (format!("warm-up-{n}"), format!("user-{n}"));
+        let new_task = tasks.insert(partition_for(task_id.as_bytes(), PARTITIONS));
+        let new_user = users.insert(partition_for(user.as_bytes(), PARTITIONS));
+        if new_task || new_user {
+            let event = TaskEvent {
+                task_id: task_id.clone(),
+                kind: TaskEventKind::Created,
+                user: Some(user),
+                title: Some("warm-up".to_owned()),
+            };
+            task_events::send(&mut producer, topic, PARTITIONS, &event, 0);
+            waiting.insert(task_id);
+        }
+    }
+    producer.flush().unwrap();
+    // With the defaults the cache holds them until a commit at each of the two stages.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !waiting.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the warm-up tasks were not all seen"
+        );
+        let Ok(update) = seen.recv_timeout(Duration::from_secs(1)) else {
+            continue;
+        };
+        for task in update.value.as_array().into_iter().flatten() {
+            waiting.remove(task["task_id"].as_str().unwrap_or_default());
+        }
+    }
 }
 
 /// Calls `send(n)` for n in 0..rate × [`SECONDS`], `rate` per second, in 1 ms slices.
