@@ -183,23 +183,16 @@ mod tests {
             to: &to,
             times: (20, 100),
         };
-        let found: Vec<Vec<u8>> = store
-            .key_windows(&query)
-            .unwrap()
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
+        let keys_found = |store: &dyn ReadOnlyKeyValueStore, query: &KeyWindows<'_>| {
+            let found = store.key_windows(query).unwrap();
+            found.into_iter().map(|(k, _)| k).collect::<Vec<_>>()
+        };
+        let found = keys_found(&store, &query);
         assert_eq!(found, [keys[1].clone(), keys[2].clone()]);
         // A plain key-value store holding the same keys finds the same, by the default.
         let mut plain = crate::InMemoryKeyValueStore::new("m");
         plain.put_all(&writes).unwrap();
-        let by_default: Vec<Vec<u8>> = plain
-            .key_windows(&query)
-            .unwrap()
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
-        assert_eq!(by_default, found);
+        assert_eq!(keys_found(&plain, &query), found);
 
         // Sessions: key, start, end; the segment time is the end.
         let mut sessions = WindowKeyValueStore::new(SegmentedWindowStore::in_memory("s", 1000, 10));
@@ -216,12 +209,10 @@ mod tests {
             to: &to,
             times: (0, i64::MAX),
         };
-        let found: Vec<Vec<u8>> = sessions
-            .key_windows(&query)
-            .unwrap()
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
-        assert_eq!(found, [early_long, late_short], "in key order, not by end");
+        assert_eq!(
+            keys_found(&sessions, &query),
+            [early_long, late_short],
+            "in key order, not by end"
+        );
     }
 }

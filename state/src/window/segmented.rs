@@ -360,12 +360,7 @@ impl WindowReader {
         };
         let mut found = Vec::new();
         for segment in self.segments_between(from, to) {
-            for entry in segment.range(Bound::Included(query.from), Bound::Included(query.to))? {
-                let entry = entry?;
-                if query.matches(&entry.0) {
-                    found.push(entry);
-                }
-            }
+            found.extend(segment.key_windows(&query)?);
         }
         // Segments follow each other in time; keys whose time is not their last part (a
         // session's start precedes its end) may then be out of key order.
