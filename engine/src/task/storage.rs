@@ -95,39 +95,31 @@ impl TaskStorage {
         tasks: &[(TaskId, Vec<&StoreSpec>)],
         options: &TaskOptions,
     ) -> Vec<Result<Self, StreamsError>> {
-        if tasks.len() <= 1 {
-            return tasks
+        let open = |chunk: &[(TaskId, Vec<&StoreSpec>)]| -> Vec<Result<Self, StreamsError>> {
+            chunk
                 .iter()
                 .map(|(id, specs)| Self::open(*id, specs, options))
-                .collect();
+                .collect()
+        };
+        if tasks.len() <= 1 {
+            return open(tasks);
         }
-        let threads = tasks.len().min(OPEN_THREADS);
-        let mut opened: Vec<Option<Result<Self, StreamsError>>> =
-            std::iter::repeat_with(|| None).take(tasks.len()).collect();
+        // Consecutive chunks, one per thread, so that the results concatenate in order.
+        let chunk = tasks.len().div_ceil(OPEN_THREADS);
         std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..threads)
-                .map(|first| {
-                    scope.spawn(move || {
-                        (first..tasks.len())
-                            .step_by(threads)
-                            .map(|i| (i, Self::open(tasks[i].0, &tasks[i].1, options)))
-                            .collect::<Vec<_>>()
-                    })
-                })
+            let workers: Vec<_> = tasks
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || open(part)))
                 .collect();
-            for worker in workers {
-                let results = worker
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                for (i, result) in results {
-                    opened[i] = Some(result);
-                }
-            }
-        });
-        opened
-            .into_iter()
-            .map(|result| result.expect("every task was opened by one thread"))
-            .collect()
+            workers
+                .into_iter()
+                .flat_map(|worker| {
+                    worker
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        })
     }
 }
 
