@@ -2,7 +2,9 @@
 //! record cache (at commit, or evicted mid-interval) are logged into the open transaction
 //! but reach RocksDB only after it commits. A task that dies with a transaction open (its
 //! records aborted) therefore reopens on its own state directory restoring nothing past its
-//! checkpoint, with exactly the state of the last commit — no full restore.
+//! checkpoint, with exactly the state of the last commit — no full restore. A commit writes
+//! the checkpoint once the stores took more than [`CHECKPOINT_DELTA`] changelog records since
+//! the last one (and a clean close always does), so the tests commit more than that first.
 //!
 //! The tasks here write to an in-memory log ([`MemoryLog`]) that behaves like Kafka under
 //! transactions: records become readable when the transaction commits and are dropped when
@@ -12,7 +14,7 @@ mod support;
 
 use std::collections::HashMap;
 
-use tributary::engine::internals::{MemoryLog, StreamTask, TaskOptions};
+use tributary::engine::internals::{CHECKPOINT_DELTA, MemoryLog, StreamTask, TaskOptions};
 use tributary::engine::serde::{I64Serde, StringSerde, nullable};
 use tributary::engine::{RawRecord, TaskId};
 use tributary::{
@@ -20,6 +22,9 @@ use tributary::{
 };
 
 const APP: &str = "eos-state";
+/// Records in the first committed batch: with the small cache nearly each one reaches the
+/// changelog, so the commit is due to write the checkpoint.
+const FIRST: usize = CHECKPOINT_DELTA as usize + 2_000;
 
 fn count_per_key() -> Topology {
     let builder = StreamsBuilder::new();
@@ -101,16 +106,16 @@ fn a_task_killed_with_a_transaction_open_reopens_on_its_committed_state_without_
 
     let (mut task, restored) = open(&topology, dir.path(), &log);
     assert_eq!(restored, 0);
-    process(&mut task, batch(0, 3000));
+    process(&mut task, batch(0, FIRST));
     commit(&mut task, &log);
-    assert_eq!(support::counts(&task, "counts"), truth(3000));
+    assert_eq!(support::counts(&task, "counts"), truth(FIRST));
 
     // The next transaction: the small cache evicts into the store layer mid-way, and the
     // commit flushes the rest; then the process dies before the transaction commits.
-    process(&mut task, batch(3000, 6000));
+    process(&mut task, batch(FIRST, FIRST + 3000));
     assert_eq!(
         support::counts(&task, "counts"),
-        truth(3000),
+        truth(FIRST),
         "readers of the store see committed state only"
     );
     task.commit().unwrap();
@@ -122,12 +127,12 @@ fn a_task_killed_with_a_transaction_open_reopens_on_its_committed_state_without_
         restored, 0,
         "nothing past the checkpoint to restore: no full restore of the 200-key store"
     );
-    assert_eq!(support::counts(&task, "counts"), truth(3000));
+    assert_eq!(support::counts(&task, "counts"), truth(FIRST));
 
     // The aborted records are processed again, now committed.
-    process(&mut task, batch(3000, 6000));
+    process(&mut task, batch(FIRST, FIRST + 3000));
     commit(&mut task, &log);
-    assert_eq!(support::counts(&task, "counts"), truth(6000));
+    assert_eq!(support::counts(&task, "counts"), truth(FIRST + 3000));
 
     // What readers of committed records see: every count once, in order.
     let mut last: HashMap<Vec<u8>, i64> = HashMap::new();
@@ -140,7 +145,7 @@ fn a_task_killed_with_a_transaction_open_reopens_on_its_committed_state_without_
         .into_iter()
         .map(|(k, v)| (String::from_utf8(k).unwrap(), v))
         .collect();
-    assert_eq!(latest, truth(6000));
+    assert_eq!(latest, truth(FIRST + 3000));
 }
 
 #[test]
@@ -149,10 +154,10 @@ fn a_task_reopened_after_a_crash_before_it_wrote_the_committed_state_restores_th
     let dir = tempfile::tempdir().unwrap();
     let log = MemoryLog::default();
     let (mut task, _) = open(&topology, dir.path(), &log);
-    process(&mut task, batch(0, 3000));
+    process(&mut task, batch(0, FIRST));
     commit(&mut task, &log);
     // This transaction commits, but the process dies before the task writes its state.
-    process(&mut task, batch(3000, 6000));
+    process(&mut task, batch(FIRST, FIRST + 3000));
     task.commit().unwrap();
     log.commit();
     drop(task);
@@ -163,8 +168,38 @@ fn a_task_reopened_after_a_crash_before_it_wrote_the_committed_state_restores_th
         "the committed tail past the checkpoint is restored"
     );
     assert!(
-        restored < 6000,
+        (restored as usize) < FIRST + 3000,
         "only the tail: {restored} changelog records"
     );
-    assert_eq!(support::counts(&task, "counts"), truth(6000));
+    assert_eq!(support::counts(&task, "counts"), truth(FIRST + 3000));
+}
+
+#[test]
+fn a_commit_of_few_changes_leaves_the_checkpoint_and_a_clean_close_writes_it() {
+    let topology = count_per_key();
+    let dir = tempfile::tempdir().unwrap();
+    let log = MemoryLog::default();
+    let (mut task, _) = open(&topology, dir.path(), &log);
+    process(&mut task, batch(0, 3000));
+    commit(&mut task, &log);
+    drop(task);
+
+    let (mut task, restored) = open(&topology, dir.path(), &log);
+    assert!(
+        restored >= 3000 * 9 / 10,
+        "{restored} records restored: a commit of fewer than CHECKPOINT_DELTA changelog \
+         records writes no checkpoint, so a crash restores them"
+    );
+    assert_eq!(support::counts(&task, "counts"), truth(3000));
+    process(&mut task, batch(3000, 4000));
+    commit(&mut task, &log);
+    task.checkpoint().unwrap();
+    drop(task);
+
+    let (task, restored) = open(&topology, dir.path(), &log);
+    assert_eq!(
+        restored, 0,
+        "a task checkpointed as it closes restores nothing"
+    );
+    assert_eq!(support::counts(&task, "counts"), truth(4000));
 }

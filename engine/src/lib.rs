@@ -113,7 +113,7 @@ pub mod internals {
     pub use crate::names::{changelog_topic, instances_topic};
     pub use crate::processor::collector::{OutgoingRecord, RecordCollector};
     pub use crate::task::{
-        ChangelogReader, LogEntry, MemoryLog, RestoreRecord, RestoreReport, StoreRestore,
-        StreamTask, TaskOptions, TaskStorage,
+        CHECKPOINT_DELTA, ChangelogReader, LogEntry, MemoryLog, RestoreRecord, RestoreReport,
+        StoreRestore, StreamTask, TaskOptions, TaskStorage,
     };
 }

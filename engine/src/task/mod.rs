@@ -15,5 +15,6 @@ pub use memory_log::{LogEntry, MemoryLog};
 pub use options::TaskOptions;
 pub use restore::{ChangelogReader, RestoreRecord, RestoreReport, StoreRestore};
 pub(crate) use standby::{StandbyTask, standby_stores};
+pub use state_manager::CHECKPOINT_DELTA;
 pub use storage::TaskStorage;
 pub use stream_task::StreamTask;

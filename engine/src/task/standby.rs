@@ -87,8 +87,7 @@ impl StandbyTask {
     /// # Errors
     /// When a store cannot flush or the checkpoint cannot be written.
     pub(crate) fn checkpoint(&mut self) -> Result<(), StreamsError> {
-        self.state.flush()?;
-        self.state.write_checkpoint(&NoOutput)
+        self.state.checkpoint(&NoOutput)
     }
 
     /// Read handles and change feeds of the copy's stores, for stale reads.

@@ -41,6 +41,14 @@ struct Progress {
     done: bool,
 }
 
+/// How many changelog records a task's stores may take, together, before a commit flushes
+/// them to their files and writes a new checkpoint. As Kafka Streams (its
+/// `OFFSET_DELTA_THRESHOLD_FOR_CHECKPOINT`): flushing RocksDB's memtables at every commit
+/// costs file syncs that hold up processing, while a crash between checkpoints only costs
+/// restoring the changelogs' tails past the last one. A task closing cleanly always writes
+/// its checkpoint.
+pub const CHECKPOINT_DELTA: i64 = 10_000;
+
 pub(crate) struct StateManager {
     partition: i32,
     checkpoint_path: PathBuf,
@@ -271,27 +279,51 @@ impl StateManager {
         }
     }
 
-    /// Flushes every store to local disk.
-    pub(crate) fn flush(&mut self) -> Result<(), StreamsError> {
-        for managed in &self.stores {
-            managed.entry.store.borrow_mut().flush()?;
-        }
-        Ok(())
+    /// Whether a commit should write the checkpoint: the task's logged stores have taken
+    /// more than [`CHECKPOINT_DELTA`] changelog records, together, since the last one.
+    pub(crate) fn checkpoint_due(&self, collector: &dyn RecordCollector) -> bool {
+        let behind: i64 = self
+            .reflected(collector)
+            .map(|(topic, next)| next - self.checkpoint.get(topic, self.partition).unwrap_or(0))
+            .sum();
+        behind > CHECKPOINT_DELTA
     }
 
-    /// Records, for every logged persistent store, the changelog offset its local state now
-    /// reflects. Call after the stores and the collector are flushed.
-    pub(crate) fn write_checkpoint(
+    /// Flushes every store to local disk, then records, for every logged persistent store,
+    /// the changelog offset its local state now reflects. Call after the collector is
+    /// flushed: the files then never hold a write whose changelog record was not
+    /// acknowledged.
+    pub(crate) fn checkpoint(
         &mut self,
         collector: &dyn RecordCollector,
     ) -> Result<(), StreamsError> {
-        let mut any = false;
         for managed in &self.stores {
-            let Some(topic) = &managed.changelog else {
-                continue;
-            };
+            managed.entry.store.borrow_mut().flush()?;
+        }
+        let reflected: Vec<(String, i64)> = self
+            .reflected(collector)
+            .map(|(topic, next)| (topic.to_owned(), next))
+            .collect();
+        if reflected.is_empty() {
+            return Ok(());
+        }
+        for (topic, next) in &reflected {
+            self.checkpoint.set(topic, self.partition, *next);
+        }
+        self.checkpoint.write(&self.checkpoint_path)?;
+        Ok(())
+    }
+
+    /// Each logged persistent store's changelog topic and the offset its local state
+    /// reflects: what the collector wrote to it, or how far restoration came.
+    fn reflected<'a>(
+        &'a self,
+        collector: &'a dyn RecordCollector,
+    ) -> impl Iterator<Item = (&'a str, i64)> + 'a {
+        self.stores.iter().filter_map(move |managed| {
+            let topic = managed.changelog.as_deref()?;
             if !managed.entry.store.borrow().logged().persistent() {
-                continue;
+                return None;
             }
             let written = collector.end_offset(topic, self.partition).unwrap_or(0);
             // A store whose restoration has not started still reflects its checkpoint.
@@ -299,13 +331,7 @@ impl StateManager {
                 Some(progress) => progress.next,
                 None => self.checkpoint.get(topic, self.partition).unwrap_or(0),
             };
-            self.checkpoint
-                .set(topic, self.partition, written.max(restored));
-            any = true;
-        }
-        if any {
-            self.checkpoint.write(&self.checkpoint_path)?;
-        }
-        Ok(())
+            Some((topic, written.max(restored)))
+        })
     }
 }

@@ -501,9 +501,11 @@ impl StreamTask {
         Ok(due.len())
     }
 
-    /// Commits the task's progress: flushes the record caches (forwarding what they emit),
-    /// flushes the collector, flushes the stores, writes the checkpoint, and returns the
-    /// offsets to commit for its input partitions: `(topic, partition, next offset)`.
+    /// Commits the task's progress: flushes the record caches (forwarding what they emit)
+    /// and the collector, and returns the offsets to commit for its input partitions:
+    /// `(topic, partition, next offset)`. When the stores took more than
+    /// [`CHECKPOINT_DELTA`](crate::task::CHECKPOINT_DELTA) changelog records since the last checkpoint, it also flushes
+    /// them to their files and writes a new one (see [`StreamTask::checkpoint`]).
     ///
     /// Under exactly-once (once the task processes) the stores hold what the caches flushed
     /// and nothing is checkpointed: the caller commits the transaction, then calls
@@ -512,8 +514,8 @@ impl StreamTask {
     /// # Errors
     /// When any of those steps fails; nothing after the failing step is done.
     pub fn commit(&mut self) -> Result<Vec<(String, i32, i64)>, StreamsError> {
-        // A task still restoring has processed nothing: its stores and checkpoint are
-        // flushed, so that the restoration done so far is kept.
+        // A task still restoring has processed nothing: its checkpoint, when due, keeps the
+        // restoration done so far.
         if self.initialized {
             for hook in self.hooks.iter().rev() {
                 hook.borrow_mut().flush(&mut self.cx)?;
@@ -525,9 +527,10 @@ impl StreamTask {
         // what downstream saw — a store ahead of it would send the replay's retractions
         // (a regrouped table's subtractions) to the wrong keys.
         self.cx.collector.flush()?;
-        if !(self.exactly_once && self.initialized) {
-            self.state.flush()?;
-            self.state.write_checkpoint(self.cx.collector.as_ref())?;
+        if !(self.exactly_once && self.initialized)
+            && self.state.checkpoint_due(self.cx.collector.as_ref())
+        {
+            self.state.checkpoint(self.cx.collector.as_ref())?;
         }
         Ok(self
             .queues
@@ -537,16 +540,30 @@ impl StreamTask {
     }
 
     /// Under exactly-once, after the transaction holding the task's writes has committed:
-    /// writes them to the stores, flushes the stores and writes the checkpoint, so that the
-    /// local state and its checkpoint only ever reflect committed changelogs (a crash then
-    /// costs a restore of the changelogs' tails, not a full restore).
+    /// writes them to the stores and, when due (as in [`StreamTask::commit`]), flushes the
+    /// stores and writes the checkpoint, so that the local state and its checkpoint only
+    /// ever reflect committed changelogs (a crash then costs a restore of the changelogs'
+    /// tails, not a full restore).
     ///
     /// # Errors
     /// When a store or the checkpoint cannot be written.
     pub fn complete_commit(&mut self) -> Result<(), StreamsError> {
         self.state.apply_held()?;
-        self.state.flush()?;
-        self.state.write_checkpoint(self.cx.collector.as_ref())
+        if self.state.checkpoint_due(self.cx.collector.as_ref()) {
+            self.state.checkpoint(self.cx.collector.as_ref())?;
+        }
+        Ok(())
+    }
+
+    /// Flushes the stores to their files and writes the checkpoint now, however few
+    /// changelog records they took since the last one: for a task about to close cleanly,
+    /// so that whoever opens its state next restores nothing. Call after [`Self::commit`]
+    /// (and, under exactly-once, [`Self::complete_commit`]).
+    ///
+    /// # Errors
+    /// When a store cannot flush or the checkpoint cannot be written.
+    pub fn checkpoint(&mut self) -> Result<(), StreamsError> {
+        self.state.checkpoint(self.cx.collector.as_ref())
     }
 
     /// Under exactly-once, after the transaction holding the task's writes was aborted:

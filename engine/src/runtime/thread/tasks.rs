@@ -364,12 +364,18 @@ impl TaskManager {
         }
     }
 
-    /// Commits, then closes every task (their local state stays for reuse).
+    /// Commits, checkpoints and closes every task: their local state stays for reuse, and
+    /// whoever opens it next restores nothing.
     pub(crate) fn revoke_all<C: ConsumerContext>(
         &mut self,
         consumer: &BaseConsumer<C>,
     ) -> Result<(), StreamsError> {
-        let committed = self.commit(consumer);
+        let committed = self.commit(consumer).and_then(|()| {
+            self.tasks
+                .values_mut()
+                .chain(self.restoring.values_mut())
+                .try_for_each(StreamTask::checkpoint)
+        });
         self.close_all();
         committed
     }
