@@ -110,9 +110,12 @@ fn run(bootstrap: &str, app: &str, settings: &[(&str, &str)], rate: u64) -> Vec<
         "http://{}/v1/stores/{OPEN_TASKS}/subscribe?prefix=user-",
         streams.server_address().unwrap()
     ));
-    warm_up(&config, &topic, &seen);
+    // One producer for the warm-up and the measured events, as an application keeps one: a
+    // new producer's first records wait for its connection and producer id.
+    let mut producer = KafkaCollector::new(&config).unwrap();
+    warm_up(&mut producer, &topic, &seen);
     let base = Instant::now();
-    let created = produce(&config, &topic, rate, base);
+    let created = produce(&mut producer, &topic, rate, base);
 
     let mut latencies = Vec::with_capacity(created as usize);
     let mut found = HashSet::new();
@@ -142,8 +145,7 @@ fn run(bootstrap: &str, app: &str, settings: &[(&str, &str)], rate: u64) -> Vec<
 
 /// Produces task events at `rate` per second for [`SECONDS`]: event `n` creates task `n`
 /// (titled with its production time, in µs after `base`). Returns how many it created.
-fn produce(config: &StreamsConfig, topic: &str, rate: u64, base: Instant) -> u64 {
-    let mut producer = KafkaCollector::new(config).unwrap();
+fn produce(producer: &mut KafkaCollector, topic: &str, rate: u64, base: Instant) -> u64 {
     paced(rate, |n| {
         let event = TaskEvent {
             task_id: format!("task-{n}"),
@@ -151,7 +153,7 @@ fn produce(config: &StreamsConfig, topic: &str, rate: u64, base: Instant) -> u64
             user: Some(format!("user-{}", n % USERS)),
             title: Some(base.elapsed().as_micros().to_string()),
         };
-        task_events::send(&mut producer, topic, PARTITIONS, &event, 0);
+        task_events::send(producer, topic, PARTITIONS, &event, 0);
     });
     producer.flush().unwrap();
     rate * SECONDS
@@ -246,8 +248,7 @@ fn hop(bootstrap: &str, app: &str, rate: u64) -> Vec<Duration> {
 /// (its user's), and waits until the subscriber has seen each: the clients have then
 /// connected and fetched once, which the first events measured would otherwise wait for
 /// (about half a second on the test broker). The latencies are the steady state's.
-fn warm_up(config: &StreamsConfig, topic: &str, seen: &mpsc::Receiver<Update>) {
-    let mut producer = KafkaCollector::new(config).unwrap();
+fn warm_up(producer: &mut KafkaCollector, topic: &str, seen: &mpsc::Receiver<Update>) {
     let (mut tasks, mut users) = (HashSet::new(), HashSet::new());
     let mut waiting = HashSet::new();
     for n in 0.. {
@@ -264,7 +265,7 @@ fn warm_up(config: &StreamsConfig, topic: &str, seen: &mpsc::Receiver<Update>) {
                 user: Some(user),
                 title: Some("warm-up".to_owned()),
             };
-            task_events::send(&mut producer, topic, PARTITIONS, &event, 0);
+            task_events::send(producer, topic, PARTITIONS, &event, 0);
             waiting.insert(task_id);
         }
     }
