@@ -15,8 +15,9 @@
 //! twice (the events topic, then the repartition topic).
 //!
 //! Both measure the steady state: before the measured events, a warm-up record goes through
-//! every partition and is seen at the end (the clients' first fetches take about half a
-//! second on the test broker, which would otherwise fall on the first events measured).
+//! every partition and is seen at the end, sent by the producer that then sends the measured
+//! events (the clients' first fetches, and a new producer's first records, take about half
+//! a second on the test broker, which would otherwise fall on the first events measured).
 //!
 //! Needs a broker: `scripts/bench.sh --bench latency` starts one, or set
 //! `TRIBUTARY_BOOTSTRAP`.
@@ -118,19 +119,15 @@ fn run(bootstrap: &str, app: &str, settings: &[(&str, &str)], rate: u64) -> Vec<
     let created = produce(&mut producer, &topic, rate, base);
 
     let mut latencies = Vec::with_capacity(created as usize);
-    let mut found = HashSet::new();
     let deadline = Instant::now() + Duration::from_secs(90);
     while (latencies.len() as u64) < created && Instant::now() < deadline {
         let Ok(update) = seen.recv_timeout(Duration::from_secs(1)) else {
             continue;
         };
         let at = update.at.duration_since(base);
-        for task in update.value.as_array().into_iter().flatten() {
-            let id = task["task_id"].as_str().unwrap_or_default();
-            if found.insert(id.to_owned())
-                && let Some(produced) = task["title"].as_str().and_then(|t| t.parse().ok())
-            {
-                latencies.push(at.saturating_sub(Duration::from_micros(produced)));
+        for task in update.new {
+            if let Seen::Measured { produced_us } = task {
+                latencies.push(at.saturating_sub(Duration::from_micros(produced_us)));
             }
         }
     }
@@ -280,8 +277,10 @@ fn warm_up(producer: &mut KafkaCollector, topic: &str, seen: &mpsc::Receiver<Upd
         let Ok(update) = seen.recv_timeout(Duration::from_secs(1)) else {
             continue;
         };
-        for task in update.value.as_array().into_iter().flatten() {
-            waiting.remove(task["task_id"].as_str().unwrap_or_default());
+        for task in update.new {
+            if let Seen::Other(task_id) = task {
+                waiting.remove(&task_id);
+            }
         }
     }
 }
@@ -304,19 +303,46 @@ fn paced(rate: u64, mut send: impl FnMut(u64)) {
     }
 }
 
-/// An `update` of the subscription: the new value, and when it arrived.
+/// The tasks an update of the subscription showed for the first time, and when it arrived.
 struct Update {
-    value: serde_json::Value,
+    new: Vec<Seen>,
     at: Instant,
 }
 
+/// A task seen in a user's list.
+enum Seen {
+    /// A measured task: `task-{n}`, titled with its production time.
+    Measured { produced_us: u64 },
+    /// Another task (a warm-up one), by id.
+    Other(String),
+}
+
+/// An update's data as the subscriber needs it: the listed tasks' ids and titles,
+/// borrowed from the line.
+#[derive(serde::Deserialize)]
+struct UpdateData<'a> {
+    #[serde(borrow)]
+    value: Option<Vec<ListedTask<'a>>>,
+}
+
+#[derive(serde::Deserialize)]
+struct ListedTask<'a> {
+    #[serde(borrow)]
+    task_id: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    title: std::borrow::Cow<'a, str>,
+}
+
 /// Opens a subscription; its updates arrive on the returned channel once the snapshot is
-/// complete.
+/// complete, each with only the tasks not seen before. The subscriber is kept light (typed
+/// parsing, task numbers rather than strings remembered): it shares this machine's two
+/// cores with the projection and the broker.
 fn subscribe(url: &str) -> mpsc::Receiver<Update> {
     let response = ureq::get(url).call().unwrap();
     let reader = BufReader::new(response.into_body().into_reader());
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
+        let (mut measured, mut others) = (HashSet::new(), HashSet::new());
         let mut name = String::new();
         for line in reader.lines() {
             let Ok(line) = line else { return };
@@ -326,12 +352,28 @@ fn subscribe(url: &str) -> mpsc::Receiver<Update> {
                 && name == "update"
             {
                 let at = Instant::now();
-                let data: serde_json::Value = serde_json::from_str(data.trim_start()).unwrap();
-                let update = Update {
-                    value: data["value"].clone(),
-                    at,
-                };
-                if tx.send(update).is_err() {
+                let data: UpdateData<'_> = serde_json::from_str(data.trim_start()).unwrap();
+                let mut new = Vec::new();
+                for task in data.value.into_iter().flatten() {
+                    let number = task
+                        .task_id
+                        .strip_prefix("task-")
+                        .and_then(|n| n.parse::<u64>().ok());
+                    match (number, task.title.parse()) {
+                        (Some(n), Ok(produced_us)) => {
+                            if measured.insert(n) {
+                                new.push(Seen::Measured { produced_us });
+                            }
+                        }
+                        _ => {
+                            if !others.contains(task.task_id.as_ref()) {
+                                others.insert(task.task_id.to_string());
+                                new.push(Seen::Other(task.task_id.into_owned()));
+                            }
+                        }
+                    }
+                }
+                if !new.is_empty() && tx.send(Update { new, at }).is_err() {
                     return;
                 }
             }
