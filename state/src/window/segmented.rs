@@ -46,6 +46,9 @@ pub struct SegmentedWindowStore {
     readers: Readers,
     /// The largest time the store has observed (stream time), shared with readers.
     observed: Arc<AtomicI64>,
+    /// No window starting after this was ever written: the latest start written, or, for
+    /// segments reopened from disk, the end of the newest one's time span.
+    latest_start_bound: i64,
 }
 
 /// The read side of a [`SegmentedWindowStore`], for other threads.
@@ -98,6 +101,11 @@ impl SegmentedWindowStore {
                 store.segment(id)?;
             }
         }
+        if let Some(&newest) = store.segments.keys().next_back() {
+            store.latest_start_bound = (newest + 1)
+                .saturating_mul(store.segment_interval_ms)
+                .saturating_sub(1);
+        }
         Ok(store)
     }
 
@@ -117,6 +125,7 @@ impl SegmentedWindowStore {
             segments: BTreeMap::new(),
             readers: Arc::default(),
             observed: Arc::new(AtomicI64::new(i64::MIN)),
+            latest_start_bound: i64::MIN,
         }
     }
 
@@ -172,7 +181,9 @@ impl SegmentedWindowStore {
     }
 
     /// The value under window key `composite` (record key, then window start): one read of
-    /// one segment.
+    /// one segment, or none for a window that starts after every window written so far —
+    /// the common case of a record opening a new window, whose lookup would otherwise
+    /// search RocksDB's memtable, filters and files for nothing.
     ///
     /// # Errors
     /// When the segment fails to read.
@@ -180,7 +191,7 @@ impl SegmentedWindowStore {
         let Some((_, start)) = split_window_key(composite) else {
             return Ok(None);
         };
-        if start < self.oldest_kept() {
+        if start < self.oldest_kept() || start > self.latest_start_bound {
             return Ok(None);
         }
         match self
@@ -211,6 +222,7 @@ impl SegmentedWindowStore {
     pub fn put_all(&mut self, entries: &[WindowWrite<'_>]) -> Result<usize, StateError> {
         if let Some(latest) = entries.iter().map(|(_, start, _)| *start).max() {
             self.observe(latest)?;
+            self.latest_start_bound = self.latest_start_bound.max(latest);
         }
         let oldest = self.oldest_kept();
         let mut by_segment: BTreeMap<i64, SegmentBatch<'_>> = BTreeMap::new();
@@ -469,6 +481,29 @@ mod tests {
     }
 
     #[test]
+    fn reads_windows_up_to_the_latest_start_written_or_restored() {
+        let dir = tempfile::tempdir().unwrap();
+        for mut store in stores(dir.path()) {
+            assert_eq!(store.get(&window_key(b"a", 0)).unwrap(), None, "empty");
+            store
+                .put_all(&[(b"a", 10, Some(b"1")), (b"a", 60, Some(b"2"))])
+                .unwrap();
+            assert_eq!(
+                store.get(&window_key(b"a", 60)).unwrap(),
+                Some(b"2".to_vec())
+            );
+            assert_eq!(
+                store.get(&window_key(b"a", 10)).unwrap(),
+                Some(b"1".to_vec())
+            );
+            assert_eq!(store.get(&window_key(b"a", 61)).unwrap(), None);
+            let restored = window_key(b"b", 80);
+            store.restore_batch(&[(&restored, Some(b"3"))]).unwrap();
+            assert_eq!(store.get(&restored).unwrap(), Some(b"3".to_vec()));
+        }
+    }
+
+    #[test]
     fn fetches_by_key_and_time_skip_longer_keys() {
         let dir = tempfile::tempdir().unwrap();
         for mut store in stores(dir.path()) {
@@ -543,6 +578,11 @@ mod tests {
         }
         let mut store = SegmentedWindowStore::rocksdb("w", dir.path(), &budget, 1000, 100).unwrap();
         assert_eq!(store.segment_count(), 1);
+        assert_eq!(
+            store.get(&window_key(b"k", 150)).unwrap(),
+            Some(b"v".to_vec()),
+            "a window on disk is read before anything new is written"
+        );
         let key = window_key(b"j", 420);
         store.restore_batch(&[(&key, Some(b"r"))]).unwrap();
         let reader = store.reader();
