@@ -294,7 +294,8 @@ fn a_killed_worker_under_exactly_once_counts_exactly_and_writes_each_result_once
     let restored = restored_per_store(&run.log);
     assert!(
         !restored.is_empty() && restored.iter().all(|&n| n <= CHECKPOINT_DELTA as u64),
-        "after a crash under exactly-once a store restores at most {CHECKPOINT_DELTA} records, the changelog past its checkpoint; restored {restored:?}:\n{}",
+        "after a crash under exactly-once a store restores at most {CHECKPOINT_DELTA} \
+         records, the changelog past its checkpoint; restored {restored:?}:\n{}",
         run.log
     );
     if worker::broker_hides_aborted_records(&support::config("probe")) {

@@ -504,8 +504,9 @@ impl StreamTask {
     /// Commits the task's progress: flushes the record caches (forwarding what they emit)
     /// and the collector, and returns the offsets to commit for its input partitions:
     /// `(topic, partition, next offset)`. When the stores took more than
-    /// [`CHECKPOINT_DELTA`](crate::task::CHECKPOINT_DELTA) changelog records since the last checkpoint, it also flushes
-    /// them to their files and writes a new one (see [`StreamTask::checkpoint`]).
+    /// [`CHECKPOINT_DELTA`](crate::task::CHECKPOINT_DELTA) changelog records since the last
+    /// checkpoint, it also flushes them to their files and writes a new one (see
+    /// [`StreamTask::checkpoint`]).
     ///
     /// Under exactly-once (once the task processes) the stores hold what the caches flushed
     /// and nothing is checkpointed: the caller commits the transaction, then calls
