@@ -46,9 +46,10 @@ pub struct SegmentedWindowStore {
     readers: Readers,
     /// The largest time the store has observed (stream time), shared with readers.
     observed: Arc<AtomicI64>,
-    /// No window starting after this was ever written: the latest start written, or, for
-    /// segments reopened from disk, the end of the newest one's time span.
-    latest_start_bound: i64,
+    /// For segments reopened from disk, the end of the newest one's time span: no window
+    /// they hold starts after it (a window written since then starts no later than
+    /// `observed`).
+    reopened_until: i64,
 }
 
 /// The read side of a [`SegmentedWindowStore`], for other threads.
@@ -102,7 +103,7 @@ impl SegmentedWindowStore {
             }
         }
         if let Some(&newest) = store.segments.keys().next_back() {
-            store.latest_start_bound = (newest + 1)
+            store.reopened_until = (newest + 1)
                 .saturating_mul(store.segment_interval_ms)
                 .saturating_sub(1);
         }
@@ -125,7 +126,7 @@ impl SegmentedWindowStore {
             segments: BTreeMap::new(),
             readers: Arc::default(),
             observed: Arc::new(AtomicI64::new(i64::MIN)),
-            latest_start_bound: i64::MIN,
+            reopened_until: i64::MIN,
         }
     }
 
@@ -191,7 +192,12 @@ impl SegmentedWindowStore {
         let Some((_, start)) = split_window_key(composite) else {
             return Ok(None);
         };
-        if start < self.oldest_kept() || start > self.latest_start_bound {
+        // Every write observes its window start first, so nothing written starts after
+        // `observed`; nothing reopened after `reopened_until`.
+        let observed = self.observed.load(Ordering::Acquire);
+        if start < oldest_kept(observed, self.retention_ms)
+            || start > observed.max(self.reopened_until)
+        {
             return Ok(None);
         }
         match self
@@ -222,7 +228,6 @@ impl SegmentedWindowStore {
     pub fn put_all(&mut self, entries: &[WindowWrite<'_>]) -> Result<usize, StateError> {
         if let Some(latest) = entries.iter().map(|(_, start, _)| *start).max() {
             self.observe(latest)?;
-            self.latest_start_bound = self.latest_start_bound.max(latest);
         }
         let oldest = self.oldest_kept();
         let mut by_segment: BTreeMap<i64, SegmentBatch<'_>> = BTreeMap::new();
