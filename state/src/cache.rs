@@ -10,6 +10,8 @@ use rustc_hash::FxHashMap;
 
 use slots::{Slot, Slots};
 
+use crate::window_key::split_window_key;
+
 mod slots;
 
 /// A cached entry: the latest value of a key, its timestamp, and — while the entry is dirty
@@ -227,6 +229,28 @@ impl RecordCache {
         }
     }
 
+    /// Drops clean entries of expired windows — window keys (see
+    /// [`window_key`](crate::window_key)) whose time is before `oldest` — from the least
+    /// recently used end, up to the first entry that is dirty or not expired. A window
+    /// store neither reads nor writes its expired windows again; without this, they would
+    /// keep the cache full until evicted one by one. Returns how many were dropped.
+    pub fn forget_expired(&mut self, oldest: i64) -> usize {
+        let mut dropped = 0;
+        while let Some(at) = self.slots.oldest() {
+            let slot = self.slots.get(at);
+            let expired =
+                !slot.dirty && split_window_key(&slot.key).is_some_and(|(_, time)| time < oldest);
+            if !expired {
+                break;
+            }
+            let slot = self.slots.remove(at);
+            self.index_remove(&slot.key);
+            self.bytes -= charge(&slot.key, &slot.entry);
+            dropped += 1;
+        }
+        dropped
+    }
+
     fn index_insert(&mut self, key: Rc<[u8]>, at: usize) {
         if let Some(ordered) = &mut self.ordered {
             ordered.insert(key.clone(), at);
@@ -392,6 +416,34 @@ mod tests {
         assert_eq!(cache.len(), 1);
         cache.forget_clean();
         assert_eq!(cache.get(b"b"), None);
+        assert_eq!(cache.cached(), 1);
+    }
+
+    #[test]
+    fn expired_windows_leave_from_the_least_recently_used_end() {
+        use crate::window_key::window_key;
+        let mut cache = RecordCache::new(1 << 20);
+        put(&mut cache, &window_key(b"a", 10), Some(b"1"), 0, None);
+        put(&mut cache, &window_key(b"b", 20), Some(b"1"), 0, None);
+        put(&mut cache, &window_key(b"c", 30), Some(b"1"), 0, None);
+        put(&mut cache, &window_key(b"d", 5), Some(b"1"), 0, None);
+        assert_eq!(cache.forget_expired(100), 0, "dirty entries stay");
+        cache.drain();
+        let before = cache.bytes();
+        assert_eq!(cache.forget_expired(25), 2, "a and b; c is not expired");
+        assert_eq!(cache.get(&window_key(b"a", 10)), None);
+        assert_eq!(cache.get(&window_key(b"b", 20)), None);
+        assert!(
+            cache.get(&window_key(b"d", 5)).is_some(),
+            "behind a live entry"
+        );
+        assert_eq!(before - cache.bytes(), 2 * (ENTRY_OVERHEAD + 9 + 1));
+        put(&mut cache, &window_key(b"c", 30), Some(b"2"), 1, None);
+        assert_eq!(
+            cache.forget_expired(i64::MAX),
+            1,
+            "d, then the dirty c stops it"
+        );
         assert_eq!(cache.cached(), 1);
     }
 

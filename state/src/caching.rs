@@ -304,7 +304,8 @@ impl CachingKeyValueStore {
     }
 
     /// Writes every dirty entry to the store in one batch, and returns them in the order
-    /// of their latest write.
+    /// of their latest write. The clean entries of a window store's expired windows then
+    /// leave the cache (see [`RecordCache::forget_expired`]).
     ///
     /// # Errors
     /// When the store or the changelog fails.
@@ -314,6 +315,10 @@ impl CachingKeyValueStore {
         };
         let drained = cache.get_mut().drain();
         self.write(&drained)?;
+        // The windows the write expired are read and written no more.
+        if let (Some(oldest), Some(cache)) = (self.store.expired_before(), &mut self.cache) {
+            cache.get_mut().forget_expired(oldest);
+        }
         Ok(drained)
     }
 
@@ -442,17 +447,30 @@ fn overlay<'a>(
             (Some(_), None) => (false, false),
             (Some(Ok((l, _, _))), Some((u, _, _))) => (l.as_slice() >= *u, l.as_slice() == *u),
         };
-        if replaces {
-            // The upper write replaces the lower entry.
-            lower.next();
-        }
+        // The upper write replaces the lower entry: its buffers take the upper's bytes.
+        let replaced = replaces
+            .then(|| lower.next())
+            .flatten()
+            .and_then(Result::ok);
         if take_upper {
             let (key, value, timestamp) = upper.next().expect("peeked");
-            Some(Ok((key.to_vec(), value.map(<[u8]>::to_vec), timestamp)))
+            let (key, value) = match replaced {
+                Some((key, old, _)) => (key, value.map(|v| refill(old, v))),
+                None => (key.to_vec(), value.map(<[u8]>::to_vec)),
+            };
+            Some(Ok((key, value, timestamp)))
         } else {
             lower.next()
         }
     })
+}
+
+/// `bytes` in `buffer`'s allocation, when there is one.
+fn refill(buffer: Option<Vec<u8>>, bytes: &[u8]) -> Vec<u8> {
+    let mut buffer = buffer.unwrap_or_default();
+    buffer.clear();
+    buffer.extend_from_slice(bytes);
+    buffer
 }
 
 #[cfg(test)]
@@ -504,6 +522,31 @@ mod tests {
                 "cache {cache:?}"
             );
         }
+    }
+
+    /// A flush that moves a window store's stream time on takes the windows it expired out
+    /// of the cache; reads still find the windows kept.
+    #[test]
+    fn a_flush_takes_expired_windows_out_of_the_cache() {
+        use crate::window::{SegmentedWindowStore, WindowKeyValueStore, window_key};
+        let windows = WindowKeyValueStore::new(SegmentedWindowStore::in_memory("w", 100, 50));
+        let logged = ChangeLoggingKeyValueStore::new(
+            Box::new(windows),
+            "t".into(),
+            0,
+            Box::new(DiscardingChangelog),
+        );
+        let mut s = CachingKeyValueStore::new(logged, Some(1 << 20));
+        let cached = |s: &CachingKeyValueStore| s.cache.as_ref().unwrap().borrow().cached();
+        s.put(&window_key(b"k", 0), Some(b"a"), 0).unwrap();
+        s.put(&window_key(b"k", 60), Some(b"b"), 60).unwrap();
+        s.flush_cache().unwrap();
+        assert_eq!(cached(&s), 2, "nothing expired at stream time 60");
+        s.put(&window_key(b"k", 150), Some(b"c"), 150).unwrap();
+        s.flush_cache().unwrap();
+        assert_eq!(cached(&s), 2, "the window at 0 expired at stream time 150");
+        assert_eq!(s.get(&window_key(b"k", 0)).unwrap(), None);
+        assert_eq!(s.get(&window_key(b"k", 60)).unwrap(), Some(b"b".to_vec()));
     }
 
     #[test]

@@ -166,6 +166,13 @@ pub trait KeyValueStore: ReadOnlyKeyValueStore {
     fn observed_time(&self) -> Option<i64> {
         None
     }
+
+    /// For a window store, the time before which its windows have expired (by the last
+    /// eight bytes of their keys): they are neither read nor written any more. `None` for
+    /// other stores and before the first write.
+    fn expired_before(&self) -> Option<i64> {
+        None
+    }
 }
 
 /// The smallest key greater than every key starting with `prefix`, or `None` when no such

@@ -78,9 +78,12 @@ impl TimestampedBytes {
         &self.bytes[TIMESTAMP_LEN..]
     }
 
-    /// The value's bytes, owned (one copy).
+    /// The value's bytes, owned: the stored buffer with the timestamp taken off its front
+    /// (no allocation).
     pub fn into_value(self) -> Vec<u8> {
-        self.bytes[TIMESTAMP_LEN..].to_vec()
+        let mut bytes = self.bytes;
+        bytes.drain(..TIMESTAMP_LEN);
+        bytes
     }
 }
 

@@ -206,6 +206,12 @@ impl ChangeLoggingKeyValueStore {
         self.inner.observed_time()
     }
 
+    /// The time before which the inner window store's windows have expired (see
+    /// [`KeyValueStore::expired_before`]).
+    pub fn expired_before(&self) -> Option<i64> {
+        self.inner.expired_before()
+    }
+
     /// A read handle for queries: plain values, timestamps on request
     /// ([`ValueReader::get_timestamped`]).
     pub fn read_only_handle(&self) -> Arc<ValueReader> {

@@ -123,6 +123,10 @@ impl KeyValueStore for WindowKeyValueStore {
     fn observed_time(&self) -> Option<i64> {
         self.store.observed_time()
     }
+
+    fn expired_before(&self) -> Option<i64> {
+        self.store.expired_before()
+    }
 }
 
 #[cfg(test)]

@@ -214,6 +214,13 @@ impl SegmentedWindowStore {
         Some(self.observed.load(Ordering::Acquire)).filter(|&t| t != i64::MIN)
     }
 
+    /// The time before which windows have expired (the earliest one still kept); `None`
+    /// before any write.
+    pub fn expired_before(&self) -> Option<i64> {
+        self.observed_time()
+            .map(|observed| oldest_kept(observed, self.retention_ms))
+    }
+
     /// The earliest window start still kept.
     fn oldest_kept(&self) -> i64 {
         oldest_kept(self.observed.load(Ordering::Acquire), self.retention_ms)
