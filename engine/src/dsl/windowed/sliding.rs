@@ -81,8 +81,7 @@ impl<K: Data + PartialEq, V: Data, VA: Data> WindowLogic<K, V, VA> for SlidingLo
         if t < d {
             return self.process_early(out, cx, &record);
         }
-        let from = t.saturating_sub(d.saturating_mul(2)).max(0);
-        let mut found = self.fetch(out, &record.key, from, t.saturating_add(1))?;
+        let mut found = self.fetch_around(out, &record.key, t)?;
         found.reverse();
         let mut around = Around::default();
         for (start, value) in found {
@@ -139,6 +138,29 @@ impl<K: Data + PartialEq, V: Data, VA: Data> SlidingLogic<K, V, VA> {
                 split_window_key(&window_key).map(|(_, start)| (start, value))
             })
             .collect())
+    }
+
+    /// The windows a record at `t` (at least the time difference after the epoch) reads,
+    /// by start: those from `t - 2 × difference` to `t + 1`, as Kafka Streams fetches them,
+    /// of which [`WindowLogic::process`] reads backwards only down to the first one ending
+    /// before `t`. Half the difference before `t - difference` holds such a window whenever
+    /// the key's records are that close; only when it does not are the earlier ones read.
+    fn fetch_around(
+        &self,
+        out: &WindowOutput<K, VA>,
+        key: &K,
+        t: i64,
+    ) -> Result<Vec<Found<VA>>, StreamsError> {
+        let d = self.windows.difference_ms;
+        let from = t.saturating_sub(d.saturating_mul(2)).max(0);
+        let near = t.saturating_sub(d.saturating_add(d / 2)).max(from);
+        let mut found = self.fetch(out, key, near, t.saturating_add(1))?;
+        if near > from && found.first().is_none_or(|(start, _)| *start >= t - d) {
+            let mut earlier = self.fetch(out, key, from, near - 1)?;
+            earlier.append(&mut found);
+            found = earlier;
+        }
+        Ok(found)
     }
 
     /// Folds the record into the window starting at `start` whose aggregate so far is
