@@ -31,22 +31,31 @@ impl<K: Data, V: Data, VA: Data> WindowLogic<K, V, VA> for TimeLogic<K, V, VA> {
         cx: &mut TaskContext,
         record: Record<K, V>,
     ) -> Result<(), StreamsError> {
-        for window in self.windows.windows_for(record.timestamp) {
+        let t = record.timestamp;
+        let mut windows = self.windows.windows_for(t).peekable();
+        let (mut key, mut value) = (Some(record.key), Some(record.value));
+        while let Some(window) = windows.next() {
             if out.is_closed(window.end) {
                 cx.metrics.dropped_late += 1;
                 continue;
             }
+            // The record's last window takes its key and value; earlier ones copies.
+            let last = windows.peek().is_none();
             let key = Windowed {
-                key: record.key.clone(),
+                key: owned(&mut key, last),
                 window,
             };
             let old = out.store().get_timestamped(&key)?;
-            let timestamp = old
-                .as_ref()
-                .map_or(record.timestamp, |o| o.timestamp.max(record.timestamp));
-            let value = (self.add)(&record.key, record.value.clone(), old.map(|o| o.value));
+            let timestamp = old.as_ref().map_or(t, |o| o.timestamp.max(t));
+            let value = (self.add)(&key.key, owned(&mut value, last), old.map(|o| o.value));
             out.put(cx, key, ValueAndTimestamp { value, timestamp })?;
         }
         Ok(())
     }
+}
+
+/// The value in `slot`: taken out when `last`, else a copy.
+fn owned<T: Clone>(slot: &mut Option<T>, last: bool) -> T {
+    let taken = if last { slot.take() } else { slot.clone() };
+    taken.expect("taken only for the last window")
 }
