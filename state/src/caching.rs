@@ -289,7 +289,7 @@ impl CachingKeyValueStore {
                 seen: false,
             };
             let through = vec![(key.to_vec(), entry)];
-            self.write(&through)?;
+            self.write(&through, Source::Through)?;
             return Ok(through);
         };
         let over_budget = cache
@@ -297,7 +297,7 @@ impl CachingKeyValueStore {
             .put(key, value, timestamp, || self.old_value(key, noted))?;
         if over_budget {
             let evicted = cache.borrow_mut().evict();
-            self.write(&evicted)?;
+            self.write(&evicted, Source::Cache)?;
             return Ok(evicted);
         }
         Ok(Vec::new())
@@ -314,7 +314,7 @@ impl CachingKeyValueStore {
             return Ok(Vec::new());
         };
         let drained = cache.get_mut().drain();
-        self.write(&drained)?;
+        self.write(&drained, Source::Cache)?;
         // The windows the write expired are read and written no more.
         if let (Some(oldest), Some(cache)) = (self.store.expired_before(), &mut self.cache) {
             cache.get_mut().forget_expired(oldest);
@@ -323,16 +323,21 @@ impl CachingKeyValueStore {
     }
 
     /// Logs `entries` and writes them to the store, or, under exactly-once, holds them
-    /// until their transaction commits.
-    fn write(&mut self, entries: &[FlushedEntry]) -> Result<(), StateError> {
+    /// until their transaction commits. Of entries that leave the cache, a delete of a key
+    /// the store does not hold (written and deleted again since the last flush) changes
+    /// nothing: it is neither logged nor written, as in Kafka Streams.
+    fn write(&mut self, entries: &[FlushedEntry], source: Source) -> Result<(), StateError> {
         self.last_miss.take();
-        if entries.is_empty() {
-            return Ok(());
-        }
+        let changes_store =
+            |e: &CacheEntry| source == Source::Through || e.value.is_some() || e.old.is_some();
         let batch: Vec<TimestampedWrite<'_>> = entries
             .iter()
+            .filter(|(_, e)| changes_store(e))
             .map(|(k, e)| (k.as_slice(), e.value.as_deref(), e.timestamp))
             .collect();
+        if batch.is_empty() {
+            return Ok(());
+        }
         if let Some(held) = &mut self.held {
             self.store.log(&batch)?;
             for (key, value, timestamp) in batch {
@@ -340,11 +345,14 @@ impl CachingKeyValueStore {
             }
             return Ok(());
         }
-        let changes = entries.iter().map(|(key, e)| AppliedChange {
-            key,
-            value: e.value.as_deref(),
-            timestamp: e.timestamp,
-        });
+        let changes = entries
+            .iter()
+            .filter(|(_, e)| changes_store(e))
+            .map(|(key, e)| AppliedChange {
+                key,
+                value: e.value.as_deref(),
+                timestamp: e.timestamp,
+            });
         let store = &mut self.store;
         self.feed.apply(changes, || store.put_all(&batch))
     }
@@ -420,6 +428,15 @@ impl CachingKeyValueStore {
     pub fn feed(&self) -> Arc<ChangeFeed> {
         self.feed.clone()
     }
+}
+
+/// Where the entries a store write takes come from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// Out of the record cache (flushed or evicted).
+    Cache,
+    /// Written through at once (no cache, or bypassing it).
+    Through,
 }
 
 /// One entry of a layer of a merged read: key, value (`None`: deleted) and timestamp.
@@ -522,6 +539,36 @@ mod tests {
                 "cache {cache:?}"
             );
         }
+    }
+
+    /// A key written and deleted again between flushes, which the store never held, leaves
+    /// no trace: no changelog record, no store write; a delete of a key
+    /// the store holds is logged and written.
+    #[test]
+    fn a_delete_of_a_key_the_store_never_held_is_neither_logged_nor_written() {
+        use crate::changelog::{ChangelogRecord, ChangelogSink};
+        #[derive(Clone, Default)]
+        struct Count(std::rc::Rc<std::cell::Cell<usize>>);
+        impl ChangelogSink for Count {
+            fn send(&mut self, _: ChangelogRecord<'_>) -> Result<(), StateError> {
+                self.0.set(self.0.get() + 1);
+                Ok(())
+            }
+        }
+        let logged = Count::default();
+        let inner = Box::new(InMemoryKeyValueStore::new("s"));
+        let store = ChangeLoggingKeyValueStore::new(inner, "t".into(), 0, Box::new(logged.clone()));
+        let mut s = CachingKeyValueStore::new(store, Some(1 << 20));
+        s.put(b"kept", Some(b"1"), 1).unwrap();
+        s.put(b"brief", Some(b"1"), 1).unwrap();
+        s.put(b"brief", None, 2).unwrap();
+        let flushed = s.flush_cache().unwrap();
+        assert_eq!(flushed.len(), 2, "both leave the cache");
+        assert_eq!(logged.0.get(), 1, "only `kept` is logged");
+        s.put(b"kept", None, 3).unwrap();
+        s.flush_cache().unwrap();
+        assert_eq!(logged.0.get(), 2, "the delete of `kept` is logged");
+        assert_eq!(s.read_only_handle().get(b"kept").unwrap(), None);
     }
 
     /// A flush that moves a window store's stream time on takes the windows it expired out
