@@ -39,7 +39,7 @@ const ENTRY_OVERHEAD: usize = 64;
 /// store holds, kept after a flush or remembered after a read).
 ///
 /// Dirty entries leave the cache in the order of their latest write: all of them on
-/// [`RecordCache::drain`] (at commit), which leaves clean copies behind, or the least
+/// [`RecordCache::drain`] (at commit), which leaves clean copies of values behind (deletes leave), or the least
 /// recently used through [`RecordCache::evict`] when the cache is over its budget, which
 /// drops clean entries silently.
 pub struct RecordCache {
@@ -200,11 +200,20 @@ impl RecordCache {
     }
 
     /// Takes out every dirty entry, least recently written first, and keeps a clean copy of
-    /// each (what the store holds once they are written).
+    /// each value (what the store holds once they are written); deletes leave the cache, as
+    /// in Kafka Streams — a window store's removed sessions would otherwise stay until
+    /// evicted.
     pub fn drain(&mut self) -> Vec<(Vec<u8>, CacheEntry)> {
         let mut out = Vec::with_capacity(self.dirty);
         while let Some(at) = self.slots.clean_oldest_dirty() {
             let slot = self.slots.get_mut(at);
+            if slot.entry.value.is_none() {
+                let slot = self.slots.remove(at);
+                self.index_remove(&slot.key);
+                self.bytes -= charge(&slot.key, &slot.entry);
+                out.push((slot.key.to_vec(), slot.entry));
+                continue;
+            }
             let old = slot.entry.old.take();
             self.bytes -= old.as_ref().map_or(0, Vec::len);
             let entry = CacheEntry {
@@ -387,7 +396,12 @@ mod tests {
             ]
         );
         assert!(cache.is_empty());
-        assert_eq!(cache.cached(), 2, "clean copies stay");
+        assert_eq!(
+            cache.cached(),
+            1,
+            "a clean copy of k stays; the delete of j leaves"
+        );
+        assert_eq!(cache.get(b"j"), None);
         assert_eq!(cache.get(b"k"), Some(&entry(Some(b"3"), None, 4)));
         cache
             .put::<Never>(b"k", Some(b"4"), 5, || {
