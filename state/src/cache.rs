@@ -39,9 +39,9 @@ const ENTRY_OVERHEAD: usize = 64;
 /// store holds, kept after a flush or remembered after a read).
 ///
 /// Dirty entries leave the cache in the order of their latest write: all of them on
-/// [`RecordCache::drain`] (at commit), which leaves clean copies of values behind (deletes leave), or the least
-/// recently used through [`RecordCache::evict`] when the cache is over its budget, which
-/// drops clean entries silently.
+/// [`RecordCache::drain`] (at commit), which leaves clean copies of their values behind
+/// (deletes leave altogether), or the least recently used through [`RecordCache::evict`]
+/// when the cache is over its budget, which drops clean entries silently.
 pub struct RecordCache {
     /// Each key's slot.
     index: FxHashMap<Rc<[u8]>, usize>,

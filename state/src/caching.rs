@@ -542,8 +542,8 @@ mod tests {
     }
 
     /// A key written and deleted again between flushes, which the store never held, leaves
-    /// no trace: no changelog record, no store write; a delete of a key
-    /// the store holds is logged and written.
+    /// no trace: no changelog record, no store write; a delete of a key the store holds is
+    /// logged and written.
     #[test]
     fn a_delete_of_a_key_the_store_never_held_is_neither_logged_nor_written() {
         use crate::changelog::{ChangelogRecord, ChangelogSink};
