@@ -31,6 +31,15 @@ pub struct CacheEntry {
     pub seen: bool,
 }
 
+impl CacheEntry {
+    /// Whether this is a delete of a key the store did not hold before the interval
+    /// (written and deleted again since the last flush): leaving the cache, it changes
+    /// nothing below it.
+    pub fn deletes_nothing(&self) -> bool {
+        self.value.is_none() && self.old.is_none()
+    }
+}
+
 /// Bytes charged for each entry on top of its key and values.
 const ENTRY_OVERHEAD: usize = 64;
 
@@ -188,9 +197,7 @@ impl RecordCache {
             let Some(at) = self.slots.oldest() else {
                 break;
             };
-            let slot = self.slots.remove(at);
-            self.index_remove(&slot.key);
-            self.bytes -= charge(&slot.key, &slot.entry);
+            let slot = self.take_out(at);
             if slot.dirty {
                 self.dirty -= 1;
                 out.push((slot.key.to_vec(), slot.entry));
@@ -208,9 +215,7 @@ impl RecordCache {
         while let Some(at) = self.slots.clean_oldest_dirty() {
             let slot = self.slots.get_mut(at);
             if slot.entry.value.is_none() {
-                let slot = self.slots.remove(at);
-                self.index_remove(&slot.key);
-                self.bytes -= charge(&slot.key, &slot.entry);
+                let slot = self.take_out(at);
                 out.push((slot.key.to_vec(), slot.entry));
                 continue;
             }
@@ -232,9 +237,7 @@ impl RecordCache {
     /// restore).
     pub fn forget_clean(&mut self) {
         for at in self.slots.clean() {
-            let slot = self.slots.remove(at);
-            self.index_remove(&slot.key);
-            self.bytes -= charge(&slot.key, &slot.entry);
+            self.take_out(at);
         }
     }
 
@@ -252,12 +255,18 @@ impl RecordCache {
             if !expired {
                 break;
             }
-            let slot = self.slots.remove(at);
-            self.index_remove(&slot.key);
-            self.bytes -= charge(&slot.key, &slot.entry);
+            self.take_out(at);
             dropped += 1;
         }
         dropped
+    }
+
+    /// Takes the slot at `at` out of the slab, the indexes and the bytes charged.
+    fn take_out(&mut self, at: usize) -> Slot {
+        let slot = self.slots.remove(at);
+        self.index_remove(&slot.key);
+        self.bytes -= charge(&slot.key, &slot.entry);
+        slot
     }
 
     fn index_insert(&mut self, key: Rc<[u8]>, at: usize) {

@@ -328,8 +328,7 @@ impl CachingKeyValueStore {
     /// nothing: it is neither logged nor written, as in Kafka Streams.
     fn write(&mut self, entries: &[FlushedEntry], source: Source) -> Result<(), StateError> {
         self.last_miss.take();
-        let changes_store =
-            |e: &CacheEntry| source == Source::Through || e.value.is_some() || e.old.is_some();
+        let changes_store = |e: &CacheEntry| source == Source::Through || !e.deletes_nothing();
         let batch: Vec<TimestampedWrite<'_>> = entries
             .iter()
             .filter(|(_, e)| changes_store(e))

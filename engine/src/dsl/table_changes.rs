@@ -81,10 +81,10 @@ pub(crate) fn forward_flushed<K: Data, VS: Data>(
     }
     let caching = store.is_caching();
     for entry in &flushed {
-        let (key, change, timestamp) = store.decode_flushed(entry)?;
-        if caching && change.new.is_none() && change.old.is_none() && !entry.1.seen {
+        if caching && entry.1.deletes_nothing() && !entry.1.seen {
             continue;
         }
+        let (key, change, timestamp) = store.decode_flushed(entry)?;
         forward.send(
             cx,
             Record {
