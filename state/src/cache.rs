@@ -8,10 +8,14 @@ use std::rc::Rc;
 
 use rustc_hash::FxHashMap;
 
+use by_length::ByLength;
+use complete::CompleteKeys;
 use slots::{Slot, Slots};
 
 use crate::window_key::split_window_key;
 
+mod by_length;
+mod complete;
 mod slots;
 
 /// A cached entry: the latest value of a key, its timestamp, and — while the entry is dirty
@@ -58,7 +62,13 @@ pub struct RecordCache {
     /// then on (window stores read ranges; most key-value stores never do, and their
     /// writes then skip the ordered index's upkeep).
     ordered: Option<BTreeMap<Rc<[u8]>, usize>>,
+    /// Each key's slot ordered by length, then bytes, for reads of a record key's windows
+    /// ([`RecordCache::window_range`]): built on the first one, as `ordered`.
+    by_length: Option<BTreeMap<ByLength, usize>>,
     slots: Slots,
+    /// A window store's record keys whose windows are all cached (see
+    /// [`RecordCache::mark_all_windows_cached`]).
+    complete: CompleteKeys,
     dirty: usize,
     bytes: usize,
     max_bytes: usize,
@@ -89,7 +99,9 @@ impl RecordCache {
         Self {
             index: FxHashMap::default(),
             ordered: None,
+            by_length: None,
             slots: Slots::new(),
+            complete: CompleteKeys::default(),
             dirty: 0,
             bytes: 0,
             max_bytes,
@@ -166,6 +178,17 @@ impl RecordCache {
                     (new, slot_value) => *slot_value = new.map(<[u8]>::to_vec),
                 }
                 slot.entry.timestamp = timestamp;
+                if slot.dirty && slot.entry.deletes_nothing() && !slot.entry.seen {
+                    // Written and deleted again since the last flush, unseen: the delete
+                    // would change nothing below the cache nor go downstream (see
+                    // `CacheEntry::deletes_nothing`), so the entry leaves now rather than
+                    // taking room and lookups until the flush.
+                    self.bytes -= before;
+                    let slot = self.slots.remove(at);
+                    self.index_remove(&slot.key);
+                    self.dirty -= 1;
+                    return Ok(self.bytes > self.max_bytes);
+                }
                 self.bytes = self.bytes + charge(key, &slot.entry) - before;
                 if !self.slots.written(at) {
                     self.dirty += 1;
@@ -198,6 +221,8 @@ impl RecordCache {
                 break;
             };
             let slot = self.take_out(at);
+            // The store holds the window now, or holds it still (a clean one).
+            self.complete.remove_window(&slot.key);
             if slot.dirty {
                 self.dirty -= 1;
                 out.push((slot.key.to_vec(), slot.entry));
@@ -239,6 +264,7 @@ impl RecordCache {
         for at in self.slots.clean() {
             self.take_out(at);
         }
+        self.complete.clear();
     }
 
     /// Drops clean entries of expired windows — window keys (see
@@ -273,14 +299,20 @@ impl RecordCache {
         if let Some(ordered) = &mut self.ordered {
             ordered.insert(key.clone(), at);
         }
+        if let Some(by_length) = &mut self.by_length {
+            by_length.insert(ByLength(key.clone()), at);
+        }
         self.index.insert(key, at);
     }
 
-    fn index_remove(&mut self, key: &[u8]) {
+    fn index_remove(&mut self, key: &Rc<[u8]>) {
         if let Some(ordered) = &mut self.ordered {
-            ordered.remove(key);
+            ordered.remove(&**key);
         }
-        self.index.remove(key);
+        if let Some(by_length) = &mut self.by_length {
+            by_length.remove(&ByLength(key.clone()));
+        }
+        self.index.remove(&**key);
     }
 
     /// The cached entries (dirty and clean) with keys within `from` and `to`, in key order.
@@ -290,13 +322,7 @@ impl RecordCache {
         from: Bound<&'a [u8]>,
         to: Bound<&'a [u8]>,
     ) -> impl Iterator<Item = (&'a [u8], &'a CacheEntry)> + 'a {
-        let empty = match (from, to) {
-            (Bound::Included(f), Bound::Included(t)) => f > t,
-            (Bound::Included(f) | Bound::Excluded(f), Bound::Included(t) | Bound::Excluded(t)) => {
-                f >= t
-            }
-            _ => false,
-        };
+        let empty = empty_range(from, to);
         let index = &self.index;
         let ordered = self
             .ordered
@@ -307,6 +333,61 @@ impl RecordCache {
             .into_iter()
             .flatten()
             .map(|(key, &at)| (&**key, &slots.get(at).entry))
+    }
+
+    /// The cached entries (dirty and clean) with keys as long as `from` and `to` (which are
+    /// equally long) and within them, in key order: one record key's windows, when `from`
+    /// and `to` are two of its window keys (see [`window_key`](crate::window_key)). The
+    /// first such read orders the cache's keys by length, which later writes keep up.
+    pub fn window_range<'a>(
+        &'a mut self,
+        from: &'a [u8],
+        to: &'a [u8],
+    ) -> impl Iterator<Item = (&'a [u8], &'a CacheEntry)> + 'a {
+        debug_assert_eq!(from.len(), to.len(), "window keys of one record key");
+        let index = &self.index;
+        let by_length = self.by_length.get_or_insert_with(|| {
+            index
+                .iter()
+                .map(|(k, &at)| (ByLength(k.clone()), at))
+                .collect()
+        });
+        let slots = &self.slots;
+        let bounds = (from <= to).then(|| ByLength(from.into())..=ByLength(to.into()));
+        bounds
+            .into_iter()
+            .flat_map(|bounds| by_length.range(bounds))
+            .map(|(key, &at)| (&*key.0, &slots.get(at).entry))
+    }
+
+    /// Whether every window of the record key `key` (the window keys that are `key`
+    /// followed by `suffix` bytes) that the store below holds is cached, as marked by
+    /// [`RecordCache::mark_all_windows_cached`]: a read of `key`'s windows can then skip the
+    /// store.
+    pub fn has_all_windows(&self, key: &[u8], suffix: usize) -> bool {
+        self.complete.contains(key, suffix)
+    }
+
+    /// Marks the record key `key` as having all its windows (each `suffix` bytes after the
+    /// key) cached — call it once every window the store below holds of it was written or
+    /// remembered. The mark lasts until one of the key's windows is evicted (the store then
+    /// holds a window the cache does not) or the store changes underneath
+    /// ([`RecordCache::forget_clean`]). Windows leaving otherwise keep it: a delete
+    /// drained to the store, which then no longer holds the window either, and an expired
+    /// window, which the store no longer returns. There are never more marks than cached
+    /// entries (and one): past that, all are dropped, to be made again by the next reads.
+    pub fn mark_all_windows_cached(&mut self, key: &[u8], suffix: usize) {
+        if self.complete.len() > self.index.len() {
+            self.complete.clear();
+        }
+        self.complete.insert(key, suffix);
+    }
+
+    /// Whether the cache has room to take in a record key's windows: it is under three
+    /// quarters of its budget. A cache that is full evicts, which would undo the marks of
+    /// [`RecordCache::mark_all_windows_cached`] as fast as they are made.
+    pub fn has_room(&self) -> bool {
+        self.bytes < self.max_bytes / 4 * 3
     }
 
     /// How many keys are dirty.
@@ -332,6 +413,17 @@ impl RecordCache {
     /// Bytes charged to the budget now.
     pub fn bytes(&self) -> usize {
         self.bytes
+    }
+}
+
+/// Whether no key lies within `from` and `to` (which a `BTreeMap` range refuses).
+pub(crate) fn empty_range(from: Bound<&[u8]>, to: Bound<&[u8]>) -> bool {
+    match (from, to) {
+        (Bound::Included(f), Bound::Included(t)) => f > t,
+        (Bound::Included(f) | Bound::Excluded(f), Bound::Included(t) | Bound::Excluded(t)) => {
+            f >= t
+        }
+        _ => false,
     }
 }
 
@@ -440,6 +532,73 @@ mod tests {
         cache.forget_clean();
         assert_eq!(cache.get(b"b"), None);
         assert_eq!(cache.cached(), 1);
+    }
+
+    #[test]
+    fn a_key_with_all_windows_cached_stays_marked_until_one_is_evicted() {
+        use crate::window_key::window_key;
+        let mut cache = RecordCache::new(1 << 20);
+        put(&mut cache, &window_key(b"k", 10), Some(b"1"), 0, Some(b"0"));
+        put(&mut cache, &window_key(b"k", 20), Some(b"2"), 0, None);
+        put(&mut cache, &window_key(b"kk", 20), Some(b"3"), 0, None);
+        cache.mark_all_windows_cached(b"k", 8);
+        cache.mark_all_windows_cached(b"kk", 8);
+        assert!(cache.has_all_windows(b"k", 8));
+        assert!(!cache.has_all_windows(b"k", 16), "another window layout");
+        cache.drain();
+        assert!(cache.has_all_windows(b"k", 8), "a flush keeps clean copies");
+        put(&mut cache, &window_key(b"k", 10), None, 0, None);
+        cache.drain();
+        assert!(
+            cache.has_all_windows(b"k", 8),
+            "a drained delete leaves the store without the window too"
+        );
+        cache.forget_clean();
+        assert!(
+            !cache.has_all_windows(b"kk", 8),
+            "the store changed underneath"
+        );
+
+        let mut small = RecordCache::new(2 * (ENTRY_OVERHEAD + 10));
+        put(&mut small, &window_key(b"a", 1), Some(b"1"), 0, None);
+        put(&mut small, &window_key(b"b", 1), Some(b"1"), 0, None);
+        small.mark_all_windows_cached(b"a", 8);
+        small.mark_all_windows_cached(b"b", 8);
+        assert!(!small.has_room(), "a full cache has no room");
+        put(&mut small, &window_key(b"c", 1), Some(b"1"), 0, None);
+        assert_eq!(small.evict().len(), 1);
+        assert!(!small.has_all_windows(b"a", 8), "eviction unmarks");
+        assert!(
+            small.has_all_windows(b"b", 8),
+            "only the evicted window's key"
+        );
+        for key in [&b"x"[..], b"y", b"z", b"w"] {
+            small.mark_all_windows_cached(key, 8);
+        }
+        assert!(
+            !small.has_all_windows(b"b", 8),
+            "more marks than entries drop them all"
+        );
+    }
+
+    #[test]
+    fn a_delete_of_a_key_written_since_the_flush_leaves_at_once_unless_seen() {
+        let mut cache = RecordCache::new(1 << 20);
+        put(&mut cache, b"new", Some(b"1"), 1, None);
+        put(&mut cache, b"new", None, 2, None);
+        assert_eq!(cache.get(b"new"), None);
+        assert_eq!((cache.len(), cache.cached(), cache.bytes()), (0, 0, 0));
+        put(&mut cache, b"held", Some(b"1"), 1, Some(b"0"));
+        put(&mut cache, b"held", None, 2, None);
+        put(&mut cache, b"seen", Some(b"1"), 1, None);
+        cache.mark_seen(b"seen");
+        put(&mut cache, b"seen", None, 2, None);
+        let drained: Vec<Vec<u8>> = cache.drain().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            drained,
+            [b"held".to_vec(), b"seen".to_vec()],
+            "a delete of a stored value, and one of a value a lookup saw, go to the flush"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use crate::StateError;
-use crate::cache::{CacheEntry, RecordCache};
+use crate::cache::{CacheEntry, RecordCache, empty_range};
 use crate::changelog::{ChangeLoggingKeyValueStore, TimestampedWrite};
 use crate::feed::{AppliedChange, ChangeFeed};
 use crate::timestamped::{TimestampedBytes, ValueReader};
@@ -219,7 +219,7 @@ impl CachingKeyValueStore {
             .store
             .range(from, to)?
             .map(|entry| entry.map(stored_layer));
-        self.merged(stored, from, to, |_| true)
+        self.merged(stored, Span::Keys(from, to))
     }
 
     /// One record key's windows (see [`KeyWindows`]), in key order, cached and held writes
@@ -228,36 +228,89 @@ impl CachingKeyValueStore {
     ///
     /// # Errors
     /// When the store fails to read.
+    ///
+    /// A record key whose windows the cache holds all of is answered from the cache alone.
+    /// Otherwise, while the cache has room, the read takes in every window of the key from
+    /// the store (within retention, not only the query's) so that the next reads of the
+    /// key skip the store — until one of its windows leaves the cache.
     pub fn key_windows(&self, query: &KeyWindows<'_>) -> Result<Vec<TimestampedEntry>, StateError> {
+        if let Some(cache) = self.cache.as_ref().filter(|_| !self.bypass) {
+            let (complete, room) = {
+                let cache = cache.borrow();
+                (
+                    cache.has_all_windows(query.key, query.suffix),
+                    cache.has_room(),
+                )
+            };
+            if complete || (room && self.cache_all_windows(cache, query.key, query.suffix)?) {
+                return self.merged(std::iter::empty(), Span::Windows(query));
+            }
+        }
         let stored = self
             .store
             .key_windows(query)?
             .into_iter()
             .map(|entry| Ok(stored_layer(entry)));
-        let (from, to) = (Bound::Included(query.from), Bound::Included(query.to));
-        self.merged(stored, from, to, |key| query.matches(key))
+        self.merged(stored, Span::Windows(query))
     }
 
-    /// `stored` (in key order) with the held and cached writes within `from` and `to` that
-    /// `keep` accepts laid over it; deletes hide what they replace.
+    /// Remembers in the cache every window of the record key `key` (each `suffix` bytes
+    /// after it) that the layers below it hold; returns whether all of them fit, the cache
+    /// then answering any read of them alone.
+    fn cache_all_windows(
+        &self,
+        cache: &RefCell<RecordCache>,
+        key: &[u8],
+        suffix: usize,
+    ) -> Result<bool, StateError> {
+        let mut from = key.to_vec();
+        from.resize(key.len() + suffix, 0);
+        let mut to = key.to_vec();
+        to.resize(key.len() + suffix, u8::MAX);
+        let all = KeyWindows {
+            key,
+            suffix,
+            from: &from,
+            to: &to,
+            times: (i64::MIN, i64::MAX),
+        };
+        let stored = self
+            .store
+            .key_windows(&all)?
+            .into_iter()
+            .map(|entry| Ok(stored_layer(entry)));
+        let (low, high) = (Bound::Included(all.from), Bound::Included(all.to));
+        let held = self.held_range(low, high, |k| all.matches(k));
+        let below: Vec<LayerEntry> = overlay(stored, held).collect::<Result<_, _>>()?;
+        let mut cache = cache.borrow_mut();
+        let kept = below
+            .iter()
+            .all(|(k, value, timestamp)| cache.remember(k, value.as_deref(), *timestamp));
+        if kept {
+            cache.mark_all_windows_cached(key, suffix);
+        }
+        Ok(kept)
+    }
+
+    /// `stored` (in key order) with the held and cached writes of `span` laid over it;
+    /// deletes hide what they replace.
     fn merged<'a>(
         &'a self,
         stored: impl Iterator<Item = Result<LayerEntry, StateError>> + 'a,
-        from: Bound<&'a [u8]>,
-        to: Bound<&'a [u8]>,
-        keep: impl Fn(&[u8]) -> bool + Copy + 'a,
+        span: Span<'a>,
     ) -> Result<Vec<TimestampedEntry>, StateError> {
-        let held = self.held.iter().flat_map(move |h| {
-            h.range::<[u8], _>((from, to))
-                .filter(move |(k, _)| keep(k))
-                .map(|(k, (v, t))| (k.as_slice(), v.as_deref(), *t))
-        });
-        let below = overlay(stored, held);
+        let (from, to) = span.bounds();
+        let below = overlay(stored, self.held_range(from, to, move |k| span.keeps(k)));
         let mut cache = self.cache.as_ref().map(RefCell::borrow_mut);
-        let cached = cache.iter_mut().flat_map(|c| {
-            c.range(from, to)
-                .filter(move |(k, _)| keep(k))
-                .map(|(k, e)| (k, e.value.as_deref(), e.timestamp))
+        let cached = cache.iter_mut().flat_map(move |c| {
+            let entries: Box<dyn Iterator<Item = (&[u8], &CacheEntry)>> = match span {
+                Span::Keys(from, to) => Box::new(c.range(from, to)),
+                Span::Windows(query) => Box::new(
+                    c.window_range(query.from, query.to)
+                        .filter(move |(k, _)| query.matches(k)),
+                ),
+            };
+            entries.map(|(k, e)| (k, e.value.as_deref(), e.timestamp))
         });
         overlay(below, cached)
             .filter_map(|entry| match entry {
@@ -266,6 +319,22 @@ impl CachingKeyValueStore {
                 Err(e) => Some(Err(e)),
             })
             .collect()
+    }
+
+    /// The held writes (under exactly-once) within `from` and `to` that `keep` accepts, in
+    /// key order.
+    fn held_range<'a>(
+        &'a self,
+        from: Bound<&'a [u8]>,
+        to: Bound<&'a [u8]>,
+        keep: impl Fn(&[u8]) -> bool + Copy + 'a,
+    ) -> impl Iterator<Item = (&'a [u8], Option<&'a [u8]>, i64)> + 'a {
+        let held = self.held.as_ref().filter(|_| !empty_range(from, to));
+        held.into_iter().flat_map(move |h| {
+            h.range::<[u8], _>((from, to))
+                .filter(move |(k, _)| keep(k))
+                .map(|(k, (v, t))| (k.as_slice(), v.as_deref(), *t))
+        })
     }
 
     /// Writes `value` (`None` deletes) under `key` with `timestamp`; returns the entries
@@ -429,6 +498,33 @@ impl CachingKeyValueStore {
     }
 }
 
+/// What a merged read covers.
+#[derive(Clone, Copy)]
+enum Span<'a> {
+    /// The keys within two bounds.
+    Keys(Bound<&'a [u8]>, Bound<&'a [u8]>),
+    /// One record key's windows.
+    Windows(&'a KeyWindows<'a>),
+}
+
+impl<'a> Span<'a> {
+    /// The least and greatest key the span may hold.
+    fn bounds(self) -> (Bound<&'a [u8]>, Bound<&'a [u8]>) {
+        match self {
+            Span::Keys(from, to) => (from, to),
+            Span::Windows(query) => (Bound::Included(query.from), Bound::Included(query.to)),
+        }
+    }
+
+    /// Whether `key`, within the bounds, is in the span.
+    fn keeps(self, key: &[u8]) -> bool {
+        match self {
+            Span::Keys(..) => true,
+            Span::Windows(query) => query.matches(key),
+        }
+    }
+}
+
 /// Where the entries a store write takes come from.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Source {
@@ -562,7 +658,7 @@ mod tests {
         s.put(b"brief", Some(b"1"), 1).unwrap();
         s.put(b"brief", None, 2).unwrap();
         let flushed = s.flush_cache().unwrap();
-        assert_eq!(flushed.len(), 2, "both leave the cache");
+        assert_eq!(flushed.len(), 1, "`brief` left the cache at its delete");
         assert_eq!(logged.0.get(), 1, "only `kept` is logged");
         s.put(b"kept", None, 3).unwrap();
         s.flush_cache().unwrap();
@@ -593,6 +689,185 @@ mod tests {
         assert_eq!(cached(&s), 2, "the window at 0 expired at stream time 150");
         assert_eq!(s.get(&window_key(b"k", 0)).unwrap(), None);
         assert_eq!(s.get(&window_key(b"k", 60)).unwrap(), Some(b"b".to_vec()));
+    }
+
+    /// Once the cache holds every window of a key, reads of the key's windows skip the
+    /// store — a write behind the cache's back shows where a read went — until a window of
+    /// the key is evicted, with or without exactly-once's held writes.
+    #[test]
+    fn a_key_whose_windows_are_all_cached_is_read_from_the_cache_alone() {
+        use crate::window::{SegmentedWindowStore, WindowKeyValueStore, window_key};
+        for exactly_once in [false, true] {
+            let windows = WindowKeyValueStore::new(SegmentedWindowStore::in_memory("w", 1000, 100));
+            let logged = ChangeLoggingKeyValueStore::new(
+                Box::new(windows),
+                "t".into(),
+                0,
+                Box::new(DiscardingChangelog),
+            );
+            // Room for five windows.
+            let mut s = CachingKeyValueStore::new(logged, Some(5 * 80));
+            if exactly_once {
+                s = s.holding_writes();
+            }
+            let (from, to) = (window_key(b"k", 0), window_key(b"k", 500));
+            let query = KeyWindows {
+                key: b"k",
+                suffix: 8,
+                from: &from,
+                to: &to,
+                times: (0, 500),
+            };
+            let starts = |s: &CachingKeyValueStore| -> Vec<i64> {
+                s.key_windows(&query)
+                    .unwrap()
+                    .iter()
+                    .map(|(k, _, _)| crate::window_key::split_window_key(k).unwrap().1)
+                    .collect()
+            };
+            s.put(&window_key(b"k", 100), Some(b"1"), 100).unwrap();
+            s.put(&window_key(b"k", 700), Some(b"7"), 700).unwrap();
+            s.flush_cache().unwrap();
+            if exactly_once {
+                s.apply_held().unwrap();
+            }
+            s.cache.as_ref().unwrap().borrow_mut().forget_clean();
+            s.put(&window_key(b"k", 200), Some(b"2"), 200).unwrap();
+            assert_eq!(starts(&s), [100, 200], "exactly once: {exactly_once}");
+            let behind = [(&window_key(b"k", 300)[..], Some(&b"3"[..]), 300)];
+            s.store.put_all(&behind).unwrap();
+            assert_eq!(
+                starts(&s),
+                [100, 200],
+                "the cache answers alone (exactly once: {exactly_once})"
+            );
+            s.put(&window_key(b"k", 100), None, 400).unwrap();
+            s.flush_cache().unwrap();
+            if exactly_once {
+                s.apply_held().unwrap();
+            }
+            assert_eq!(
+                starts(&s),
+                [200],
+                "a drained delete keeps the key's mark (exactly once: {exactly_once})"
+            );
+            let cached = |s: &CachingKeyValueStore, start| {
+                let key = window_key(b"k", start);
+                s.cache.as_ref().unwrap().borrow().get(&key).is_some()
+            };
+            for start in (10..=100).step_by(10) {
+                if !cached(&s, 200) {
+                    break;
+                }
+                s.put(&window_key(b"j", start), Some(b"j"), start).unwrap();
+            }
+            assert!(
+                !cached(&s, 200),
+                "the least recently used window is evicted"
+            );
+            assert_eq!(
+                starts(&s),
+                [200, 300],
+                "an evicted window sends reads to the store again \
+                 (exactly once: {exactly_once})"
+            );
+        }
+    }
+
+    /// What a step of [`key_windows_match_a_model_through_evictions_and_flushes`] does.
+    #[derive(Debug, Clone)]
+    enum Step {
+        /// Writes (or deletes) the window of record key `RECORD_KEYS[0]` at start `1`.
+        Put(usize, i64, Option<u8>),
+        /// Flushes the cache (and applies the held writes).
+        Flush,
+        /// Reads the windows of record key `RECORD_KEYS[0]` starting from `1` to `2`.
+        Read(usize, i64, i64),
+    }
+
+    /// Record keys of which the others start with the first: in byte order, their windows
+    /// lie among the first's.
+    const RECORD_KEYS: [&[u8]; 3] = [b"a", b"a0", b"a1"];
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        prop_oneof![
+            4 => (0..3usize, 0..12i64, proptest::option::of(any::<u8>()))
+                .prop_map(|(k, s, v)| Step::Put(k, s * 10, v)),
+            1 => Just(Step::Flush),
+            3 => (0..3usize, -1..12i64, 0..12i64).prop_map(|(k, a, b)| {
+                // From the earliest time, as a session read does.
+                let from = if a < 0 { i64::MIN } else { a * 10 };
+                Step::Read(k, from, b * 10)
+            }),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Reads of a key's windows see exactly the latest write of each window, whatever
+        /// the cache evicted, flushed or took in from the store before — with a cache that
+        /// holds a few windows only, a large one, and under exactly-once.
+        #[test]
+        fn key_windows_match_a_model_through_evictions_and_flushes(
+            steps in proptest::collection::vec(step(), 1..80),
+            budget in proptest::sample::select(vec![300usize, 1 << 20]),
+            exactly_once in proptest::bool::ANY,
+        ) {
+            use crate::window::{SegmentedWindowStore, WindowKeyValueStore, window_key};
+            let windows = WindowKeyValueStore::new(SegmentedWindowStore::in_memory("w", 10_000, 40));
+            let logged = ChangeLoggingKeyValueStore::new(
+                Box::new(windows),
+                "t".into(),
+                0,
+                Box::new(DiscardingChangelog),
+            );
+            let mut s = CachingKeyValueStore::new(logged, Some(budget));
+            if exactly_once {
+                s = s.holding_writes();
+            }
+            let mut model: BTreeMap<(usize, i64), u8> = BTreeMap::new();
+            for step in steps {
+                match step {
+                    Step::Put(k, start, value) => {
+                        let key = window_key(RECORD_KEYS[k], start);
+                        s.put(&key, value.as_ref().map(std::slice::from_ref), start).unwrap();
+                        match value {
+                            Some(v) => model.insert((k, start), v),
+                            None => model.remove(&(k, start)),
+                        };
+                    }
+                    Step::Flush => {
+                        s.flush_cache().unwrap();
+                        s.apply_held().unwrap();
+                    }
+                    Step::Read(k, a, b) => {
+                        let record_key = RECORD_KEYS[k];
+                        let (from, to) = (window_key(record_key, a), window_key(record_key, b));
+                        let query = KeyWindows {
+                            key: record_key,
+                            suffix: 8,
+                            from: &from,
+                            to: &to,
+                            times: (a, b),
+                        };
+                        let got: Vec<(i64, u8)> = s
+                            .key_windows(&query)
+                            .unwrap()
+                            .into_iter()
+                            .map(|(key, value, _)| {
+                                (crate::window_key::split_window_key(&key).unwrap().1, value[0])
+                            })
+                            .collect();
+                        let want: Vec<(i64, u8)> = model
+                            .range((k, a)..=(k, b.max(a)))
+                            .filter(|((_, start), _)| *start <= b)
+                            .map(|((_, start), v)| (*start, *v))
+                            .collect();
+                        proptest::prop_assert_eq!(got, want);
+                    }
+                }
+            }
+        }
     }
 
     #[test]
