@@ -8,13 +8,13 @@ use std::rc::Rc;
 
 use rustc_hash::FxHashMap;
 
-use by_length::ByLength;
+use by_record_key::WindowsByRecordKey;
 use complete::CompleteKeys;
 use slots::{Slot, Slots};
 
-use crate::window_key::split_window_key;
+use crate::window_key::{KeyWindows, split_window_key};
 
-mod by_length;
+mod by_record_key;
 mod complete;
 mod slots;
 
@@ -62,9 +62,9 @@ pub struct RecordCache {
     /// then on (window stores read ranges; most key-value stores never do, and their
     /// writes then skip the ordered index's upkeep).
     ordered: Option<BTreeMap<Rc<[u8]>, usize>>,
-    /// Each key's slot ordered by length, then bytes, for reads of a record key's windows
+    /// A window store's windows by record key, for reads of one record key's windows
     /// ([`RecordCache::window_range`]): built on the first one, as `ordered`.
-    by_length: Option<BTreeMap<ByLength, usize>>,
+    by_record_key: Option<WindowsByRecordKey>,
     slots: Slots,
     /// A window store's record keys whose windows are all cached (see
     /// [`RecordCache::mark_all_windows_cached`]).
@@ -99,7 +99,7 @@ impl RecordCache {
         Self {
             index: FxHashMap::default(),
             ordered: None,
-            by_length: None,
+            by_record_key: None,
             slots: Slots::new(),
             complete: CompleteKeys::default(),
             dirty: 0,
@@ -185,7 +185,7 @@ impl RecordCache {
                     // taking room and lookups until the flush.
                     self.bytes -= before;
                     let slot = self.slots.remove(at);
-                    self.index_remove(&slot.key);
+                    self.index_remove(&slot.key, at);
                     self.dirty -= 1;
                     return Ok(self.bytes > self.max_bytes);
                 }
@@ -290,7 +290,7 @@ impl RecordCache {
     /// Takes the slot at `at` out of the slab, the indexes and the bytes charged.
     fn take_out(&mut self, at: usize) -> Slot {
         let slot = self.slots.remove(at);
-        self.index_remove(&slot.key);
+        self.index_remove(&slot.key, at);
         self.bytes -= charge(&slot.key, &slot.entry);
         slot
     }
@@ -299,20 +299,20 @@ impl RecordCache {
         if let Some(ordered) = &mut self.ordered {
             ordered.insert(key.clone(), at);
         }
-        if let Some(by_length) = &mut self.by_length {
-            by_length.insert(ByLength(key.clone()), at);
+        if let Some(by_record_key) = &mut self.by_record_key {
+            by_record_key.insert(&key, at);
         }
         self.index.insert(key, at);
     }
 
-    fn index_remove(&mut self, key: &Rc<[u8]>) {
+    fn index_remove(&mut self, key: &[u8], at: usize) {
         if let Some(ordered) = &mut self.ordered {
-            ordered.remove(&**key);
+            ordered.remove(key);
         }
-        if let Some(by_length) = &mut self.by_length {
-            by_length.remove(&ByLength(key.clone()));
+        if let Some(by_record_key) = &mut self.by_record_key {
+            by_record_key.remove(key, at);
         }
-        self.index.remove(&**key);
+        self.index.remove(key);
     }
 
     /// The cached entries (dirty and clean) with keys within `from` and `to`, in key order.
@@ -335,29 +335,31 @@ impl RecordCache {
             .map(|(key, &at)| (&**key, &slots.get(at).entry))
     }
 
-    /// The cached entries (dirty and clean) with keys as long as `from` and `to` (which are
-    /// equally long) and within them, in key order: one record key's windows, when `from`
-    /// and `to` are two of its window keys (see [`window_key`](crate::window_key)). The
-    /// first such read orders the cache's keys by length, which later writes keep up.
+    /// The cached entries (dirty and clean) of one record key's windows (see
+    /// [`KeyWindows`]) within the query's bounds, in key order; the query's times and
+    /// lengths are left to [`KeyWindows::matches`]. The first such read groups the cache's
+    /// keys by record key, which later writes keep up.
     pub fn window_range<'a>(
         &'a mut self,
-        from: &'a [u8],
-        to: &'a [u8],
+        query: &KeyWindows<'_>,
     ) -> impl Iterator<Item = (&'a [u8], &'a CacheEntry)> + 'a {
-        debug_assert_eq!(from.len(), to.len(), "window keys of one record key");
-        let index = &self.index;
-        let by_length = self.by_length.get_or_insert_with(|| {
-            index
-                .iter()
-                .map(|(k, &at)| (ByLength(k.clone()), at))
-                .collect()
-        });
-        let slots = &self.slots;
-        let bounds = (from <= to).then(|| ByLength(from.into())..=ByLength(to.into()));
-        bounds
-            .into_iter()
-            .flat_map(|bounds| by_length.range(bounds))
-            .map(|(key, &at)| (&*key.0, &slots.get(at).entry))
+        let suffix = query.suffix;
+        if self.by_record_key.as_ref().map(WindowsByRecordKey::suffix) != Some(suffix) {
+            let windows = self.index.iter().map(|(k, &at)| (&**k, at));
+            self.by_record_key = Some(WindowsByRecordKey::new(suffix, windows));
+        }
+        let grouped = self.by_record_key.as_ref().expect("grouped above");
+        let mut found: Vec<(&[u8], &CacheEntry)> = grouped
+            .slots(query.key)
+            .iter()
+            .map(|&at| {
+                let slot = self.slots.get(at);
+                (&*slot.key, &slot.entry)
+            })
+            .filter(|(key, _)| (query.from..=query.to).contains(key))
+            .collect();
+        found.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        found.into_iter()
     }
 
     /// Whether every window of the record key `key` (the window keys that are `key`

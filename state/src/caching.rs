@@ -305,10 +305,9 @@ impl CachingKeyValueStore {
         let cached = cache.iter_mut().flat_map(move |c| {
             let entries: Box<dyn Iterator<Item = (&[u8], &CacheEntry)>> = match span {
                 Span::Keys(from, to) => Box::new(c.range(from, to)),
-                Span::Windows(query) => Box::new(
-                    c.window_range(query.from, query.to)
-                        .filter(move |(k, _)| query.matches(k)),
-                ),
+                Span::Windows(query) => {
+                    Box::new(c.window_range(query).filter(move |(k, _)| query.matches(k)))
+                }
             };
             entries.map(|(k, e)| (k, e.value.as_deref(), e.timestamp))
         });
