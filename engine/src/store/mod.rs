@@ -3,7 +3,7 @@
 mod builder;
 
 use std::any::Any;
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, RefCell, RefMut};
 use std::ops::Bound;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -445,11 +445,22 @@ impl<K, V> KeyValueStore<K, V> {
         from: &K,
         to: &K,
     ) -> Result<Vec<(K, ValueAndTimestamp<V>)>, StreamsError> {
-        let mut from_bytes = Vec::new();
-        let mut to_bytes = Vec::new();
-        encode(&*self.key_serde, from, &mut from_bytes).map_err(self.ser_error(RecordPart::Key))?;
-        encode(&*self.key_serde, to, &mut to_bytes).map_err(self.ser_error(RecordPart::Key))?;
+        let (from_bytes, to_bytes) = self.encode_bounds(from, to)?;
         self.scan(Bound::Included(&from_bytes), Bound::Included(&to_bytes))
+    }
+
+    /// The keys `from` and `to` as bytes: the first in the store's reused key buffer, the
+    /// second in a vector sized as the first (range bounds are usually equally long).
+    fn encode_bounds(
+        &self,
+        from: &K,
+        to: &K,
+    ) -> Result<(RefMut<'_, Vec<u8>>, Vec<u8>), StreamsError> {
+        let mut from_bytes = self.key_buf.borrow_mut();
+        encode(&*self.key_serde, from, &mut from_bytes).map_err(self.ser_error(RecordPart::Key))?;
+        let mut to_bytes = Vec::with_capacity(from_bytes.len());
+        encode(&*self.key_serde, to, &mut to_bytes).map_err(self.ser_error(RecordPart::Key))?;
+        Ok((from_bytes, to_bytes))
     }
 
     /// One record key's windows in a window store (see [`KeyWindows`]): the window keys
@@ -467,10 +478,7 @@ impl<K, V> KeyValueStore<K, V> {
         suffix: usize,
         times: (i64, i64),
     ) -> Result<Vec<WindowEntry<V>>, StreamsError> {
-        let mut from_bytes = Vec::new();
-        let mut to_bytes = Vec::new();
-        encode(&*self.key_serde, from, &mut from_bytes).map_err(self.ser_error(RecordPart::Key))?;
-        encode(&*self.key_serde, to, &mut to_bytes).map_err(self.ser_error(RecordPart::Key))?;
+        let (from_bytes, to_bytes) = self.encode_bounds(from, to)?;
         let query = KeyWindows {
             key: &from_bytes[..from_bytes.len().saturating_sub(suffix)],
             suffix,
