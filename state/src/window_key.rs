@@ -47,6 +47,13 @@ pub fn push_window_time(out: &mut Vec<u8>, time: i64) {
     out.extend_from_slice(&encode_time(time));
 }
 
+/// The record key of a window key that is the record key followed by `suffix` bytes (see
+/// [`KeyWindows`]); `None` when `window_key` is shorter than that.
+pub fn record_key_of(window_key: &[u8], suffix: usize) -> Option<&[u8]> {
+    let split = window_key.len().checked_sub(suffix)?;
+    Some(&window_key[..split])
+}
+
 /// The record key and window start of a [`window_key`]; `None` when `bytes` is shorter
 /// than a timestamp.
 pub fn split_window_key(bytes: &[u8]) -> Option<(&[u8], i64)> {

@@ -3,6 +3,8 @@
 
 use rustc_hash::FxHashMap;
 
+use crate::window_key::record_key_of;
+
 /// The slots of a window store's cached windows under their record key: each window key
 /// less its last `suffix` bytes (8 for time windows, 16 for sessions; a store has one kind).
 pub(super) struct WindowsByRecordKey {
@@ -29,15 +31,9 @@ impl WindowsByRecordKey {
         self.suffix
     }
 
-    /// The record key of `window_key`; `None` for a key too short to be a window.
-    fn record_key<'k>(&self, window_key: &'k [u8]) -> Option<&'k [u8]> {
-        let split = window_key.len().checked_sub(self.suffix)?;
-        Some(&window_key[..split])
-    }
-
     /// Adds the window key `key`, cached at `at`.
     pub(super) fn insert(&mut self, key: &[u8], at: usize) {
-        let Some(record_key) = self.record_key(key) else {
+        let Some(record_key) = record_key_of(key, self.suffix) else {
             return;
         };
         match self.slots.get_mut(record_key) {
@@ -50,7 +46,7 @@ impl WindowsByRecordKey {
 
     /// Removes the window key `key`, cached at `at`.
     pub(super) fn remove(&mut self, key: &[u8], at: usize) {
-        let Some(record_key) = self.record_key(key) else {
+        let Some(record_key) = record_key_of(key, self.suffix) else {
             return;
         };
         if let Some(slots) = self.slots.get_mut(record_key) {

@@ -3,6 +3,8 @@
 
 use rustc_hash::FxHashSet;
 
+use crate::window_key::record_key_of;
+
 /// Record keys every window of which (every entry below the cache whose key is the record
 /// key followed by `suffix` bytes, within retention) is in the cache, as a value or as a
 /// delete. A key is marked after the cache took in everything the store held of it, and
@@ -36,8 +38,8 @@ impl CompleteKeys {
         if self.keys.is_empty() {
             return;
         }
-        if let Some(split) = window_key.len().checked_sub(self.suffix) {
-            self.keys.remove(&window_key[..split]);
+        if let Some(record_key) = record_key_of(window_key, self.suffix) {
+            self.keys.remove(record_key);
         }
     }
 
