@@ -226,13 +226,13 @@ impl CachingKeyValueStore {
     /// included: what [`CachingKeyValueStore::range`] over the query's bounds returns of
     /// them, reading only the window store's segments of the query's times.
     ///
-    /// # Errors
-    /// When the store fails to read.
-    ///
     /// A record key whose windows the cache holds all of is answered from the cache alone.
     /// Otherwise, while the cache has room, the read takes in every window of the key from
     /// the store (within retention, not only the query's) so that the next reads of the
-    /// key skip the store — until one of its windows leaves the cache.
+    /// key skip the store — until one of its windows is evicted.
+    ///
+    /// # Errors
+    /// When the store fails to read.
     pub fn key_windows(&self, query: &KeyWindows<'_>) -> Result<Vec<TimestampedEntry>, StateError> {
         if let Some(cache) = self.cache.as_ref().filter(|_| !self.bypass) {
             let (complete, room) = {
