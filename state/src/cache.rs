@@ -178,18 +178,17 @@ impl RecordCache {
                     (new, slot_value) => *slot_value = new.map(<[u8]>::to_vec),
                 }
                 slot.entry.timestamp = timestamp;
-                if slot.dirty && slot.entry.deletes_nothing() && !slot.entry.seen {
+                let drop_now = slot.dirty && slot.entry.deletes_nothing() && !slot.entry.seen;
+                self.bytes = self.bytes + charge(key, &slot.entry) - before;
+                if drop_now {
                     // Written and deleted again since the last flush, unseen: the delete
                     // would change nothing below the cache nor go downstream (see
                     // `CacheEntry::deletes_nothing`), so the entry leaves now rather than
                     // taking room and lookups until the flush.
-                    self.bytes -= before;
-                    let slot = self.slots.remove(at);
-                    self.index_remove(&slot.key, at);
+                    self.take_out(at);
                     self.dirty -= 1;
                     return Ok(self.bytes > self.max_bytes);
                 }
-                self.bytes = self.bytes + charge(key, &slot.entry) - before;
                 if !self.slots.written(at) {
                     self.dirty += 1;
                 }

@@ -279,8 +279,7 @@ impl CachingKeyValueStore {
             .key_windows(&all)?
             .into_iter()
             .map(|entry| Ok(stored_layer(entry)));
-        let (low, high) = (Bound::Included(all.from), Bound::Included(all.to));
-        let held = self.held_range(low, high, |k| all.matches(k));
+        let held = self.held_range(Span::Windows(&all));
         let below: Vec<LayerEntry> = overlay(stored, held).collect::<Result<_, _>>()?;
         let mut cache = cache.borrow_mut();
         let kept = below
@@ -299,8 +298,7 @@ impl CachingKeyValueStore {
         stored: impl Iterator<Item = Result<LayerEntry, StateError>> + 'a,
         span: Span<'a>,
     ) -> Result<Vec<TimestampedEntry>, StateError> {
-        let (from, to) = span.bounds();
-        let below = overlay(stored, self.held_range(from, to, move |k| span.keeps(k)));
+        let below = overlay(stored, self.held_range(span));
         let mut cache = self.cache.as_ref().map(RefCell::borrow_mut);
         let cached = cache.iter_mut().flat_map(move |c| {
             let entries: Box<dyn Iterator<Item = (&[u8], &CacheEntry)>> = match span {
@@ -320,18 +318,16 @@ impl CachingKeyValueStore {
             .collect()
     }
 
-    /// The held writes (under exactly-once) within `from` and `to` that `keep` accepts, in
-    /// key order.
+    /// The held writes (under exactly-once) of `span`, in key order.
     fn held_range<'a>(
         &'a self,
-        from: Bound<&'a [u8]>,
-        to: Bound<&'a [u8]>,
-        keep: impl Fn(&[u8]) -> bool + Copy + 'a,
+        span: Span<'a>,
     ) -> impl Iterator<Item = (&'a [u8], Option<&'a [u8]>, i64)> + 'a {
+        let (from, to) = span.bounds();
         let held = self.held.as_ref().filter(|_| !empty_range(from, to));
         held.into_iter().flat_map(move |h| {
             h.range::<[u8], _>((from, to))
-                .filter(move |(k, _)| keep(k))
+                .filter(move |(k, _)| span.keeps(k))
                 .map(|(k, (v, t))| (k.as_slice(), v.as_deref(), *t))
         })
     }
