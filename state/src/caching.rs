@@ -231,9 +231,21 @@ impl CachingKeyValueStore {
     /// the store (within retention, not only the query's) so that the next reads of the
     /// key skip the store — until one of its windows is evicted.
     ///
+    /// Each window comes to `each` as its window key, value and timestamp, borrowed: from
+    /// the cache itself when it answers alone and nothing is held.
+    ///
     /// # Errors
-    /// When the store fails to read.
-    pub fn key_windows(&self, query: &KeyWindows<'_>) -> Result<Vec<TimestampedEntry>, StateError> {
+    /// When the store fails to read, or `each` fails (which ends the read).
+    pub fn key_windows<E: From<StateError>>(
+        &self,
+        query: &KeyWindows<'_>,
+        mut each: impl FnMut(&[u8], &[u8], i64) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut visit_all = |entries: Vec<TimestampedEntry>| {
+            entries
+                .iter()
+                .try_for_each(|(key, value, timestamp)| each(key, value, *timestamp))
+        };
         if let Some(cache) = self.cache.as_ref().filter(|_| !self.bypass) {
             let (complete, room) = {
                 let cache = cache.borrow();
@@ -243,7 +255,18 @@ impl CachingKeyValueStore {
                 )
             };
             if complete || (room && self.cache_all_windows(cache, query.key, query.suffix)?) {
-                return self.merged(std::iter::empty(), Span::Windows(query));
+                if self.held.as_ref().is_some_and(|h| !h.is_empty()) {
+                    return visit_all(self.merged(std::iter::empty(), Span::Windows(query))?);
+                }
+                let mut cache = cache.borrow_mut();
+                for (key, entry) in cache.window_range(query) {
+                    if let Some(value) = &entry.value
+                        && query.matches(key)
+                    {
+                        each(key, value, entry.timestamp)?;
+                    }
+                }
+                return Ok(());
             }
         }
         let stored = self
@@ -251,7 +274,7 @@ impl CachingKeyValueStore {
             .key_windows(query)?
             .into_iter()
             .map(|entry| Ok(stored_layer(entry)));
-        self.merged(stored, Span::Windows(query))
+        visit_all(self.merged(stored, Span::Windows(query))?)
     }
 
     /// Remembers in the cache every window of the record key `key` (each `suffix` bytes
@@ -585,6 +608,17 @@ mod tests {
     use super::*;
     use crate::{DiscardingChangelog, InMemoryKeyValueStore, ReadOnlyKeyValueStore};
 
+    /// What [`CachingKeyValueStore::key_windows`] visits, copied.
+    fn windows_of(s: &CachingKeyValueStore, query: &KeyWindows<'_>) -> Vec<TimestampedEntry> {
+        let mut found = Vec::new();
+        s.key_windows(query, |key, value, timestamp| {
+            found.push((key.to_vec(), value.to_vec(), timestamp));
+            Ok::<_, StateError>(())
+        })
+        .unwrap();
+        found
+    }
+
     fn stack(cache: Option<usize>) -> CachingKeyValueStore {
         let inner = Box::new(InMemoryKeyValueStore::new("s"));
         CachingKeyValueStore::new(
@@ -714,8 +748,7 @@ mod tests {
                 times: (0, 500),
             };
             let starts = |s: &CachingKeyValueStore| -> Vec<i64> {
-                s.key_windows(&query)
-                    .unwrap()
+                windows_of(s, &query)
                     .iter()
                     .map(|(k, _, _)| crate::window_key::split_window_key(k).unwrap().1)
                     .collect()
@@ -845,9 +878,7 @@ mod tests {
                             to: &to,
                             times: (a, b),
                         };
-                        let got: Vec<(i64, u8)> = s
-                            .key_windows(&query)
-                            .unwrap()
+                        let got: Vec<(i64, u8)> = windows_of(&s, &query)
                             .into_iter()
                             .map(|(key, value, _)| {
                                 (crate::window_key::split_window_key(&key).unwrap().1, value[0])

@@ -8,7 +8,7 @@ use std::ops::Bound;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use tributary_state::window::KeyWindows;
+use tributary_state::window::{KeyWindows, split_window_key};
 use tributary_state::{CachingKeyValueStore, FlushedEntry, ReadOnlyKeyValueStore};
 
 pub use builder::StoreBuilder;
@@ -227,9 +227,39 @@ pub(crate) fn typed_serdes<K: 'static, V: 'static>(
         })
 }
 
-/// One window of a window store as [`KeyValueStore::key_windows`] finds it: its window
-/// key's bytes and its value.
-pub(crate) type WindowEntry<V> = (Vec<u8>, ValueAndTimestamp<V>);
+/// One window of a window store as [`KeyValueStore::key_windows`] finds it: the times its
+/// window key holds after the record key, and its value.
+pub(crate) type WindowEntry<V> = (WindowTimes, ValueAndTimestamp<V>);
+
+/// The times a window key holds after its record key: a time window's start; a session's
+/// start and end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WindowTimes {
+    /// The window's start.
+    pub(crate) start: i64,
+    /// A session's end (`None` for a time window, whose key holds its start alone).
+    pub(crate) end: Option<i64>,
+}
+
+impl WindowTimes {
+    /// The times of `window_key`, whose last `suffix` bytes follow the record key: 8 (the
+    /// start) or 16 (start, then end); `None` when the key is too short.
+    fn of(window_key: &[u8], suffix: usize) -> Option<Self> {
+        let (rest, last) = split_window_key(window_key)?;
+        if suffix == 16 {
+            let (_, start) = split_window_key(rest)?;
+            Some(Self {
+                start,
+                end: Some(last),
+            })
+        } else {
+            Some(Self {
+                start: last,
+                end: None,
+            })
+        }
+    }
+}
 
 /// A value read from a store with the timestamp it was written with (Kafka Streams'
 /// `ValueAndTimestamp`).
@@ -465,9 +495,9 @@ impl<K, V> KeyValueStore<K, V> {
 
     /// One record key's windows in a window store (see [`KeyWindows`]): the window keys
     /// from `from` to `to` made of the record key (the bytes of `from` before its last
-    /// `suffix`) and `suffix` more bytes, whose last eight (the time the store is segmented
-    /// by) lie in `times`; cached writes included. Each comes as its window key's bytes and
-    /// its decoded value: the record key is not decoded again.
+    /// `suffix`, 8 or 16) and `suffix` more bytes, whose last eight (the time the store is
+    /// segmented by) lie in `times`; cached writes included. Each comes as the times in its
+    /// key and its decoded value: the record key is not decoded again.
     ///
     /// # Errors
     /// When the store fails or bytes do not (de)serialize.
@@ -486,17 +516,21 @@ impl<K, V> KeyValueStore<K, V> {
             to: &to_bytes,
             times,
         };
-        let entries = self.store.borrow().key_windows(&query)?;
-        entries
-            .into_iter()
-            .map(|(key, value, timestamp)| {
+        let mut found = Vec::new();
+        self.store
+            .borrow()
+            .key_windows(&query, |key, value, timestamp| {
+                let Some(times) = WindowTimes::of(key, suffix) else {
+                    return Ok(());
+                };
                 let value = self
                     .value_serde
-                    .deserialize(&value)
+                    .deserialize(value)
                     .map_err(self.de_error(RecordPart::Value))?;
-                Ok((key, ValueAndTimestamp { value, timestamp }))
-            })
-            .collect()
+                found.push((times, ValueAndTimestamp { value, timestamp }));
+                Ok::<_, StreamsError>(())
+            })?;
+        Ok(found)
     }
 
     /// Every entry, in serialized key order, including the task's cached writes.

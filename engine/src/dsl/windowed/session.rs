@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use tributary_state::window::split_window_key;
-
 use super::node::{Add, Merge, WindowLogic};
 use super::output::WindowOutput;
 use crate::dsl::Data;
@@ -63,11 +61,7 @@ impl<K: Data + PartialEq, V: Data, VA: Data> WindowLogic<K, V, VA> for SessionLo
                 t.saturating_sub(gap),
             )?
             .into_iter()
-            .filter_map(|(session_key, value)| {
-                let (rest, end) = split_window_key(&session_key)?;
-                let (_, start) = split_window_key(rest)?;
-                Some((at(start, end), value))
-            })
+            .filter_map(|(times, value)| Some((at(times.start, times.end?), value)))
             .collect();
         let merged = found
             .iter()

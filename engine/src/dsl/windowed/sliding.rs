@@ -13,8 +13,6 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use tributary_state::window::split_window_key;
-
 use super::node::{Add, WindowLogic};
 use super::output::WindowOutput;
 use crate::dsl::Data;
@@ -134,9 +132,7 @@ impl<K: Data + PartialEq, V: Data, VA: Data> SlidingLogic<K, V, VA> {
         Ok(out
             .fetch(&at(from), &at(to), from)?
             .into_iter()
-            .filter_map(|(window_key, value)| {
-                split_window_key(&window_key).map(|(_, start)| (start, value))
-            })
+            .map(|(times, value)| (times.start, value))
             .collect())
     }
 
