@@ -9,13 +9,11 @@ use std::rc::Rc;
 use rustc_hash::FxHashMap;
 
 use by_record_key::WindowsByRecordKey;
-use complete::CompleteKeys;
 use slots::{Slot, Slots};
 
 use crate::window_key::{KeyWindows, split_window_key};
 
 mod by_record_key;
-mod complete;
 mod slots;
 
 /// A cached entry: the latest value of a key, its timestamp, and — while the entry is dirty
@@ -63,12 +61,11 @@ pub struct RecordCache {
     /// writes then skip the ordered index's upkeep).
     ordered: Option<BTreeMap<Rc<[u8]>, usize>>,
     /// A window store's windows by record key, for reads of one record key's windows
-    /// ([`RecordCache::window_range`]): built on the first one, as `ordered`.
+    /// ([`RecordCache::window_range`]), and the record keys whose windows are all cached
+    /// (see [`RecordCache::mark_all_windows_cached`]): built on the first such read or
+    /// mark, as `ordered`.
     by_record_key: Option<WindowsByRecordKey>,
     slots: Slots,
-    /// A window store's record keys whose windows are all cached (see
-    /// [`RecordCache::mark_all_windows_cached`]).
-    complete: CompleteKeys,
     dirty: usize,
     bytes: usize,
     max_bytes: usize,
@@ -101,7 +98,6 @@ impl RecordCache {
             ordered: None,
             by_record_key: None,
             slots: Slots::new(),
-            complete: CompleteKeys::default(),
             dirty: 0,
             bytes: 0,
             max_bytes,
@@ -221,7 +217,9 @@ impl RecordCache {
             };
             let slot = self.take_out(at);
             // The store holds the window now, or holds it still (a clean one).
-            self.complete.remove_window(&slot.key);
+            if let Some(grouped) = &mut self.by_record_key {
+                grouped.unmark_window(&slot.key);
+            }
             if slot.dirty {
                 self.dirty -= 1;
                 out.push((slot.key.to_vec(), slot.entry));
@@ -263,7 +261,9 @@ impl RecordCache {
         for at in self.slots.clean() {
             self.take_out(at);
         }
-        self.complete.clear();
+        if let Some(grouped) = &mut self.by_record_key {
+            grouped.unmark_all();
+        }
     }
 
     /// Drops clean entries of expired windows — window keys (see
@@ -342,11 +342,7 @@ impl RecordCache {
         &'a mut self,
         query: &KeyWindows<'_>,
     ) -> impl Iterator<Item = (&'a [u8], &'a CacheEntry)> + 'a {
-        let suffix = query.suffix;
-        if self.by_record_key.as_ref().map(WindowsByRecordKey::suffix) != Some(suffix) {
-            let windows = self.index.iter().map(|(k, &at)| (&**k, at));
-            self.by_record_key = Some(WindowsByRecordKey::new(suffix, windows));
-        }
+        self.group_windows(query.suffix);
         let grouped = self.by_record_key.as_ref().expect("grouped above");
         let mut found: Vec<(&[u8], &CacheEntry)> = grouped
             .slots(query.key)
@@ -366,7 +362,9 @@ impl RecordCache {
     /// [`RecordCache::mark_all_windows_cached`]: a read of `key`'s windows can then skip the
     /// store.
     pub fn has_all_windows(&self, key: &[u8], suffix: usize) -> bool {
-        self.complete.contains(key, suffix)
+        self.by_record_key
+            .as_ref()
+            .is_some_and(|g| g.suffix() == suffix && g.is_complete(key))
     }
 
     /// Marks the record key `key` as having all its windows (each `suffix` bytes after the
@@ -375,13 +373,23 @@ impl RecordCache {
     /// holds a window the cache does not) or the store changes underneath
     /// ([`RecordCache::forget_clean`]). Windows leaving otherwise keep it: a delete
     /// drained to the store, which then no longer holds the window either, and an expired
-    /// window, which the store no longer returns. There are never more marks than cached
-    /// entries (and one): past that, all are dropped, to be made again by the next reads.
+    /// window, which the store no longer returns. A mark is kept with the key's group of
+    /// windows, which — once empty — goes with the other empty groups when they outnumber
+    /// the rest; the key's next read then takes its windows in again.
     pub fn mark_all_windows_cached(&mut self, key: &[u8], suffix: usize) {
-        if self.complete.len() > self.index.len() {
-            self.complete.clear();
+        self.group_windows(suffix);
+        if let Some(grouped) = &mut self.by_record_key {
+            grouped.mark_complete(key);
         }
-        self.complete.insert(key, suffix);
+    }
+
+    /// Groups the cached windows by record key (`suffix` bytes before the end of a window
+    /// key), unless they are already.
+    fn group_windows(&mut self, suffix: usize) {
+        if self.by_record_key.as_ref().map(WindowsByRecordKey::suffix) != Some(suffix) {
+            let windows = self.index.iter().map(|(k, &at)| (&**k, at));
+            self.by_record_key = Some(WindowsByRecordKey::new(suffix, windows));
+        }
     }
 
     /// Whether the cache has room to take in a record key's windows: it is under three
@@ -577,8 +585,12 @@ mod tests {
             small.mark_all_windows_cached(key, 8);
         }
         assert!(
-            !small.has_all_windows(b"b", 8),
-            "more marks than entries drop them all"
+            small.has_all_windows(b"b", 8) && small.has_all_windows(b"w", 8),
+            "a key with cached windows and the latest mark stay marked"
+        );
+        assert!(
+            !small.has_all_windows(b"x", 8),
+            "marks of keys without a cached window go once they outnumber the rest"
         );
     }
 

@@ -1,5 +1,5 @@
 //! A window store's cached windows grouped by record key, so that reading one key's windows
-//! looks up that key alone.
+//! looks up that key alone, with the mark of the keys whose windows are all cached.
 
 use rustc_hash::FxHashMap;
 
@@ -14,9 +14,19 @@ use crate::window_key::record_key_of;
 /// others.
 pub(super) struct WindowsByRecordKey {
     suffix: usize,
-    slots: FxHashMap<Box<[u8]>, Vec<usize>>,
-    /// How many groups are empty.
+    groups: FxHashMap<Box<[u8]>, Group>,
+    /// How many groups hold no window.
     empty: usize,
+}
+
+/// One record key's cached windows.
+#[derive(Default)]
+struct Group {
+    slots: Vec<usize>,
+    /// Every window of the key that the store below holds (within retention) is cached, as
+    /// a value or as a delete (see
+    /// [`RecordCache::mark_all_windows_cached`](super::RecordCache::mark_all_windows_cached)).
+    complete: bool,
 }
 
 impl WindowsByRecordKey {
@@ -25,7 +35,7 @@ impl WindowsByRecordKey {
     pub(super) fn new<'a>(suffix: usize, windows: impl Iterator<Item = (&'a [u8], usize)>) -> Self {
         let mut grouped = Self {
             suffix,
-            slots: FxHashMap::default(),
+            groups: FxHashMap::default(),
             empty: 0,
         };
         for (key, at) in windows {
@@ -44,15 +54,19 @@ impl WindowsByRecordKey {
         let Some(record_key) = record_key_of(key, self.suffix) else {
             return;
         };
-        match self.slots.get_mut(record_key) {
-            Some(slots) => {
-                if slots.is_empty() {
+        match self.groups.get_mut(record_key) {
+            Some(group) => {
+                if group.slots.is_empty() {
                     self.empty -= 1;
                 }
-                slots.push(at);
+                group.slots.push(at);
             }
             None => {
-                self.slots.insert(record_key.into(), vec![at]);
+                let group = Group {
+                    slots: vec![at],
+                    complete: false,
+                };
+                self.groups.insert(record_key.into(), group);
             }
         }
     }
@@ -62,23 +76,68 @@ impl WindowsByRecordKey {
         let Some(record_key) = record_key_of(key, self.suffix) else {
             return;
         };
-        let Some(slots) = self.slots.get_mut(record_key) else {
+        let Some(group) = self.groups.get_mut(record_key) else {
             return;
         };
-        let had = slots.len();
-        slots.retain(|&s| s != at);
-        if had > 0 && slots.is_empty() {
+        let had = group.slots.len();
+        group.slots.retain(|&s| s != at);
+        if had > 0 && group.slots.is_empty() {
             self.empty += 1;
-            if self.empty > self.slots.len() / 2 {
-                self.slots.retain(|_, slots| !slots.is_empty());
-                self.empty = 0;
-            }
+            self.drop_empty_groups_past_half();
+        }
+    }
+
+    /// Drops the empty groups once they outnumber the others (a key's mark goes with its
+    /// group: its next read takes its windows in again).
+    fn drop_empty_groups_past_half(&mut self) {
+        if self.empty > self.groups.len() / 2 {
+            self.groups.retain(|_, group| !group.slots.is_empty());
+            self.empty = 0;
         }
     }
 
     /// The slots of `record_key`'s cached windows, in no particular order.
     pub(super) fn slots(&self, record_key: &[u8]) -> &[usize] {
-        self.slots.get(record_key).map_or(&[], Vec::as_slice)
+        self.groups
+            .get(record_key)
+            .map_or(&[], |g| g.slots.as_slice())
+    }
+
+    /// Whether `record_key`'s windows are all cached.
+    pub(super) fn is_complete(&self, record_key: &[u8]) -> bool {
+        self.groups.get(record_key).is_some_and(|g| g.complete)
+    }
+
+    /// Marks `record_key`'s windows as all cached.
+    pub(super) fn mark_complete(&mut self, record_key: &[u8]) {
+        if let Some(group) = self.groups.get_mut(record_key) {
+            group.complete = true;
+            return;
+        }
+        // Before the new group joins, so that it keeps its mark.
+        self.drop_empty_groups_past_half();
+        let group = Group {
+            slots: Vec::new(),
+            complete: true,
+        };
+        self.groups.insert(record_key.into(), group);
+        self.empty += 1;
+    }
+
+    /// Unmarks the record key of the window key `window_key`, which the cache evicts.
+    pub(super) fn unmark_window(&mut self, window_key: &[u8]) {
+        if let Some(group) =
+            record_key_of(window_key, self.suffix).and_then(|k| self.groups.get_mut(k))
+        {
+            group.complete = false;
+        }
+    }
+
+    /// Unmarks every record key.
+    pub(super) fn unmark_all(&mut self) {
+        for group in self.groups.values_mut() {
+            group.complete = false;
+        }
     }
 }
 
@@ -90,25 +149,50 @@ mod tests {
         crate::window_key::window_key(key.as_bytes(), start)
     }
 
-    /// A group emptied by a session's update stays for the next window of its key; empty
-    /// groups go once they outnumber the rest.
+    /// A group emptied by a session's update stays for the next window of its key, and
+    /// keeps its mark; empty groups go once they outnumber the rest.
     #[test]
     fn empty_groups_stay_until_they_outnumber_the_others() {
         let mut grouped = WindowsByRecordKey::new(8, std::iter::empty());
         for (at, key) in ["a", "b", "c", "d"].into_iter().enumerate() {
             grouped.insert(&window(key, 0), at);
         }
+        grouped.mark_complete(b"a");
         grouped.remove(&window("a", 0), 0);
-        assert_eq!(grouped.slots.len(), 4, "one empty group of four stays");
+        assert_eq!(grouped.groups.len(), 4, "one empty group of four stays");
         assert_eq!(grouped.slots(b"a"), &[] as &[usize]);
+        assert!(grouped.is_complete(b"a"));
         grouped.insert(&window("a", 60), 4);
         assert_eq!(grouped.slots(b"a"), &[4]);
         grouped.remove(&window("b", 0), 1);
         grouped.remove(&window("c", 0), 2);
-        assert_eq!(grouped.slots.len(), 4, "two empty groups of four stay");
+        assert_eq!(grouped.groups.len(), 4, "two empty groups of four stay");
         grouped.remove(&window("d", 0), 3);
-        assert_eq!(grouped.slots.len(), 1, "three of four empty: they go");
+        assert_eq!(grouped.groups.len(), 1, "three of four empty: they go");
         assert_eq!(grouped.slots(b"a"), &[4]);
+        assert!(grouped.is_complete(b"a"));
         assert_eq!(grouped.empty, 0);
+    }
+
+    /// A mark lasts until one of the key's windows is evicted, or all marks are dropped;
+    /// marking a key with no cached window makes its group.
+    #[test]
+    fn marks_last_until_a_window_of_the_key_is_evicted() {
+        let mut grouped = WindowsByRecordKey::new(8, std::iter::empty());
+        grouped.insert(&window("a", 0), 0);
+        grouped.insert(&window("b", 0), 1);
+        grouped.mark_complete(b"a");
+        grouped.mark_complete(b"b");
+        grouped.mark_complete(b"c");
+        assert!(
+            ["a", "b", "c"]
+                .iter()
+                .all(|k| grouped.is_complete(k.as_bytes()))
+        );
+        grouped.unmark_window(&window("a", 0));
+        assert!(!grouped.is_complete(b"a"));
+        assert!(grouped.is_complete(b"b"));
+        grouped.unmark_all();
+        assert!(!grouped.is_complete(b"b") && !grouped.is_complete(b"c"));
     }
 }
