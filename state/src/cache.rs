@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::rc::Rc;
 
-use rustc_hash::FxHashMap;
-
 use by_record_key::WindowsByRecordKey;
+use key_index::KeyIndex;
 use slots::{Slot, Slots};
 
 use crate::window_key::{KeyWindows, split_window_key};
 
 mod by_record_key;
+mod key_index;
 mod slots;
 
 /// A cached entry: the latest value of a key, its timestamp, and — while the entry is dirty
@@ -55,7 +55,7 @@ const ENTRY_OVERHEAD: usize = 64;
 /// when the cache is over its budget, which drops clean entries silently.
 pub struct RecordCache {
     /// Each key's slot.
-    index: FxHashMap<Rc<[u8]>, usize>,
+    index: KeyIndex,
     /// Each key's slot in key order, for range reads: built on the first one and kept from
     /// then on (window stores read ranges; most key-value stores never do, and their
     /// writes then skip the ordered index's upkeep).
@@ -94,7 +94,7 @@ impl RecordCache {
     /// is over budget at once, which turns caching off.
     pub fn new(max_bytes: usize) -> Self {
         Self {
-            index: FxHashMap::default(),
+            index: KeyIndex::default(),
             ordered: None,
             by_record_key: None,
             slots: Slots::new(),
@@ -106,13 +106,13 @@ impl RecordCache {
 
     /// The cached entry for `key`, dirty or clean, if any.
     pub fn get(&self, key: &[u8]) -> Option<&CacheEntry> {
-        self.index.get(key).map(|&at| &self.slots.get(at).entry)
+        self.slot_of(key).map(|at| &self.slots.get(at).entry)
     }
 
     /// Notes that a lookup is reading `key` (see [`CacheEntry::seen`]): a dirty entry
     /// holding a value is marked seen.
     pub fn mark_seen(&mut self, key: &[u8]) {
-        if let Some(&at) = self.index.get(key) {
+        if let Some(at) = self.slot_of(key) {
             let slot = self.slots.get_mut(at);
             if slot.dirty && slot.entry.value.is_some() {
                 slot.entry.seen = true;
@@ -124,7 +124,8 @@ impl RecordCache {
     /// the next read skips the store — only when `key` is not cached yet and the entry fits
     /// the budget without evicting anything. Returns whether the cache holds `key` now.
     pub fn remember(&mut self, key: &[u8], value: Option<&[u8]>, timestamp: i64) -> bool {
-        if self.index.contains_key(key) {
+        let hash = key_index::hash(key);
+        if self.index.find(hash, key, &self.slots).is_some() {
             return true;
         }
         let entry = CacheEntry {
@@ -138,9 +139,8 @@ impl RecordCache {
             return false;
         }
         self.bytes += cost;
-        let shared: Rc<[u8]> = key.into();
-        let at = self.slots.insert(Slot::new(shared.clone(), entry, false));
-        self.index_insert(shared, at);
+        let at = self.slots.insert(Slot::new(key.into(), entry, false));
+        self.index_insert(hash, at);
         true
     }
 
@@ -158,8 +158,9 @@ impl RecordCache {
         timestamp: i64,
         old: impl FnOnce() -> Result<Option<Vec<u8>>, E>,
     ) -> Result<bool, E> {
-        match self.index.get(key) {
-            Some(&at) => {
+        let hash = key_index::hash(key);
+        match self.index.find(hash, key, &self.slots) {
+            Some(at) => {
                 let slot = self.slots.get_mut(at);
                 let before = charge(key, &slot.entry);
                 if !slot.dirty {
@@ -198,9 +199,8 @@ impl RecordCache {
                     seen: false,
                 };
                 self.bytes += charge(key, &entry);
-                let shared: Rc<[u8]> = key.into();
-                let at = self.slots.insert(Slot::new(shared.clone(), entry, true));
-                self.index_insert(shared, at);
+                let at = self.slots.insert(Slot::new(key.into(), entry, true));
+                self.index_insert(hash, at);
                 self.dirty += 1;
             }
         }
@@ -294,14 +294,21 @@ impl RecordCache {
         slot
     }
 
-    fn index_insert(&mut self, key: Rc<[u8]>, at: usize) {
+    /// The slot of `key`, if cached.
+    fn slot_of(&self, key: &[u8]) -> Option<usize> {
+        self.index.find(key_index::hash(key), key, &self.slots)
+    }
+
+    /// Indexes the slot `at`, just inserted, whose key hashes to `hash`.
+    fn index_insert(&mut self, hash: u64, at: usize) {
+        let key = &self.slots.get(at).key;
         if let Some(ordered) = &mut self.ordered {
             ordered.insert(key.clone(), at);
         }
         if let Some(by_record_key) = &mut self.by_record_key {
-            by_record_key.insert(&key, at);
+            by_record_key.insert(key, at);
         }
-        self.index.insert(key, at);
+        self.index.insert(hash, at, &self.slots);
     }
 
     fn index_remove(&mut self, key: &[u8], at: usize) {
@@ -311,7 +318,7 @@ impl RecordCache {
         if let Some(by_record_key) = &mut self.by_record_key {
             by_record_key.remove(key, at);
         }
-        self.index.remove(key);
+        self.index.remove(key, at);
     }
 
     /// The cached entries (dirty and clean) with keys within `from` and `to`, in key order.
@@ -322,11 +329,13 @@ impl RecordCache {
         to: Bound<&'a [u8]>,
     ) -> impl Iterator<Item = (&'a [u8], &'a CacheEntry)> + 'a {
         let empty = empty_range(from, to);
-        let index = &self.index;
-        let ordered = self
-            .ordered
-            .get_or_insert_with(|| index.iter().map(|(k, &at)| (k.clone(), at)).collect());
-        let slots = &self.slots;
+        let (index, slots) = (&self.index, &self.slots);
+        let ordered = self.ordered.get_or_insert_with(|| {
+            index
+                .slots()
+                .map(|at| (slots.get(at).key.clone(), at))
+                .collect()
+        });
         let range = (!empty).then(|| ordered.range::<[u8], _>((from, to)));
         range
             .into_iter()
@@ -387,7 +396,8 @@ impl RecordCache {
     /// key), unless they are already.
     fn group_windows(&mut self, suffix: usize) {
         if self.by_record_key.as_ref().map(WindowsByRecordKey::suffix) != Some(suffix) {
-            let windows = self.index.iter().map(|(k, &at)| (&**k, at));
+            let slots = &self.slots;
+            let windows = self.index.slots().map(|at| (&*slots.get(at).key, at));
             self.by_record_key = Some(WindowsByRecordKey::new(suffix, windows));
         }
     }
