@@ -6,9 +6,7 @@ use std::sync::Arc;
 
 use crate::StateError;
 use crate::kv::{KeyValue, KeyValueStore, KvIter, ReadOnlyKeyValueStore, WriteEntry};
-use crate::window::{
-    KeyWindows, SegmentedWindowStore, WindowReader, WindowWrite, split_window_key,
-};
+use crate::window::{KeyWindows, SegmentedWindowStore, WindowReader, split_window_key};
 
 /// A [`SegmentedWindowStore`] behind the key-value interface: keys are window keys (record
 /// key, then window start). Writes to expired windows are dropped; a key too short to hold
@@ -96,12 +94,10 @@ impl KeyValueStore for WindowKeyValueStore {
     }
 
     fn put_all(&mut self, entries: &[WriteEntry<'_>]) -> Result<(), StateError> {
-        let name = self.store.name().to_owned();
-        let writes = entries
-            .iter()
-            .map(|(k, v)| split(k, &name).map(|(key, start)| (key, start, *v)))
-            .collect::<Result<Vec<WindowWrite<'_>>, _>>()?;
-        self.store.put_all(&writes).map(|_| ())
+        for (key, _) in entries {
+            split(key, self.store.name())?;
+        }
+        self.store.put_window_keys(entries).map(|_| ())
     }
 
     fn restore_batch(&mut self, entries: &[WriteEntry<'_>]) -> Result<(), StateError> {

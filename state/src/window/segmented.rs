@@ -17,13 +17,6 @@ use crate::{InMemoryKeyValueStore, RocksDbKeyValueStore};
 type SegmentReader = Arc<dyn ReadOnlyKeyValueStore + Send + Sync>;
 type Readers = Arc<RwLock<BTreeMap<i64, SegmentReader>>>;
 
-/// The writes of one segment: window keys and their values.
-#[derive(Default)]
-struct SegmentBatch<'a> {
-    keys: Vec<Vec<u8>>,
-    values: Vec<Option<&'a [u8]>>,
-}
-
 /// Where segments live.
 enum Backend {
     /// Each segment a RocksDB instance in `dir/<segment id>`.
@@ -233,25 +226,44 @@ impl SegmentedWindowStore {
     /// # Errors
     /// When a segment cannot be opened or written, or an expired one removed.
     pub fn put_all(&mut self, entries: &[WindowWrite<'_>]) -> Result<usize, StateError> {
-        if let Some(latest) = entries.iter().map(|(_, start, _)| *start).max() {
+        let keys: Vec<Vec<u8>> = entries
+            .iter()
+            .map(|(key, start, _)| window_key(key, *start))
+            .collect();
+        let keyed: Vec<WriteEntry<'_>> = keys
+            .iter()
+            .map(Vec::as_slice)
+            .zip(entries.iter().map(|(_, _, value)| *value))
+            .collect();
+        self.put_window_keys(&keyed)
+    }
+
+    /// As [`SegmentedWindowStore::put_all`], for entries whose keys are
+    /// [`window_key`]s already (as the caching store and the changelog hold them), written
+    /// as they are; a key too short to hold a window start is dropped too.
+    ///
+    /// # Errors
+    /// As [`SegmentedWindowStore::put_all`].
+    pub fn put_window_keys(&mut self, entries: &[WriteEntry<'_>]) -> Result<usize, StateError> {
+        let starts = entries
+            .iter()
+            .filter_map(|(key, _)| split_window_key(key).map(|(_, start)| start));
+        if let Some(latest) = starts.max() {
             self.observe(latest)?;
         }
         let oldest = self.oldest_kept();
-        let mut by_segment: BTreeMap<i64, SegmentBatch<'_>> = BTreeMap::new();
+        let mut by_segment: BTreeMap<i64, Vec<WriteEntry<'_>>> = BTreeMap::new();
         let mut dropped = 0;
-        for (key, start, value) in entries {
-            if *start < oldest {
-                dropped += 1;
-                continue;
+        for &(key, value) in entries {
+            match split_window_key(key) {
+                Some((_, start)) if start >= oldest => by_segment
+                    .entry(start.div_euclid(self.segment_interval_ms))
+                    .or_default()
+                    .push((key, value)),
+                _ => dropped += 1,
             }
-            let batch = by_segment
-                .entry(start.div_euclid(self.segment_interval_ms))
-                .or_default();
-            batch.keys.push(window_key(key, *start));
-            batch.values.push(*value);
         }
-        for (id, SegmentBatch { keys, values }) in by_segment {
-            let batch: Vec<WriteEntry<'_>> = keys.iter().map(Vec::as_slice).zip(values).collect();
+        for (id, batch) in by_segment {
             self.segment(id)?.put_all(&batch)?;
         }
         Ok(dropped)
@@ -263,11 +275,7 @@ impl SegmentedWindowStore {
     /// As [`SegmentedWindowStore::put_all`]; a key too short to hold a window start is
     /// skipped.
     pub fn restore_batch(&mut self, entries: &[WriteEntry<'_>]) -> Result<(), StateError> {
-        let decoded: Vec<WindowWrite<'_>> = entries
-            .iter()
-            .filter_map(|(k, v)| split_window_key(k).map(|(key, start)| (key, start, *v)))
-            .collect();
-        self.put_all(&decoded).map(|_| ())
+        self.put_window_keys(entries).map(|_| ())
     }
 
     /// Moves observed stream time to `time` (if later) and drops every segment that now
