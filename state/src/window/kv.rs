@@ -97,7 +97,7 @@ impl KeyValueStore for WindowKeyValueStore {
         for (key, _) in entries {
             split(key, self.store.name())?;
         }
-        self.store.put_window_keys(entries).map(|_| ())
+        self.store.put_all(entries).map(|_| ())
     }
 
     fn restore_batch(&mut self, entries: &[WriteEntry<'_>]) -> Result<(), StateError> {

@@ -17,9 +17,6 @@ pub use segmented::{SegmentedWindowStore, WindowReader};
 
 pub use crate::window_key::{KeyWindows, push_window_time, split_window_key, window_key};
 
-/// One write to a window store: key, window start, and the value (`None` deletes).
-pub type WindowWrite<'a> = (&'a [u8], i64, Option<&'a [u8]>);
-
 /// One window of one key: its start time and value.
 pub type WindowValue = (i64, Vec<u8>);
 

@@ -9,9 +9,7 @@ use std::sync::{Arc, RwLock};
 use crate::StateError;
 use crate::kv::{KeyValue, KeyValueStore, ReadOnlyKeyValueStore, WriteEntry};
 use crate::rocksdb::MemoryBudget;
-use crate::window::{
-    KeyWindowValue, KeyWindows, WindowValue, WindowWrite, split_window_key, window_key,
-};
+use crate::window::{KeyWindowValue, KeyWindows, WindowValue, split_window_key, window_key};
 use crate::{InMemoryKeyValueStore, RocksDbKeyValueStore};
 
 type SegmentReader = Arc<dyn ReadOnlyKeyValueStore + Send + Sync>;
@@ -219,32 +217,14 @@ impl SegmentedWindowStore {
         oldest_kept(self.observed.load(Ordering::Acquire), self.retention_ms)
     }
 
-    /// Writes `entries` — `(key, window start, value)`, `None` deleting — one batch per
-    /// segment, after observing their window starts; returns how many were dropped because
-    /// their windows had already expired.
+    /// Writes `entries` — [`window_key`]s (record key, then the window's time) and their
+    /// values, `None` deleting — one batch per segment, written as they are, after
+    /// observing their window starts; returns how many were dropped because their windows
+    /// had already expired or their keys are too short to hold a window start.
     ///
     /// # Errors
     /// When a segment cannot be opened or written, or an expired one removed.
-    pub fn put_all(&mut self, entries: &[WindowWrite<'_>]) -> Result<usize, StateError> {
-        let keys: Vec<Vec<u8>> = entries
-            .iter()
-            .map(|(key, start, _)| window_key(key, *start))
-            .collect();
-        let keyed: Vec<WriteEntry<'_>> = keys
-            .iter()
-            .map(Vec::as_slice)
-            .zip(entries.iter().map(|(_, _, value)| *value))
-            .collect();
-        self.put_window_keys(&keyed)
-    }
-
-    /// As [`SegmentedWindowStore::put_all`], for entries whose keys are
-    /// [`window_key`]s already (as the caching store and the changelog hold them), written
-    /// as they are; a key too short to hold a window start is dropped too.
-    ///
-    /// # Errors
-    /// As [`SegmentedWindowStore::put_all`].
-    pub fn put_window_keys(&mut self, entries: &[WriteEntry<'_>]) -> Result<usize, StateError> {
+    pub fn put_all(&mut self, entries: &[WriteEntry<'_>]) -> Result<usize, StateError> {
         let starts = entries
             .iter()
             .filter_map(|(key, _)| split_window_key(key).map(|(_, start)| start));
@@ -275,7 +255,7 @@ impl SegmentedWindowStore {
     /// As [`SegmentedWindowStore::put_all`]; a key too short to hold a window start is
     /// skipped.
     pub fn restore_batch(&mut self, entries: &[WriteEntry<'_>]) -> Result<(), StateError> {
-        self.put_window_keys(entries).map(|_| ())
+        self.put_all(entries).map(|_| ())
     }
 
     /// Moves observed stream time to `time` (if later) and drops every segment that now
@@ -490,7 +470,21 @@ impl WindowReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::window::WindowWrite;
+
+    /// Writes `(record key, window start, value)` through [`SegmentedWindowStore::put_all`];
+    /// returns how many it dropped.
+    fn put(store: &mut SegmentedWindowStore, writes: &[(&[u8], i64, Option<&[u8]>)]) -> usize {
+        let keys: Vec<Vec<u8>> = writes
+            .iter()
+            .map(|(key, start, _)| window_key(key, *start))
+            .collect();
+        let entries: Vec<WriteEntry<'_>> = keys
+            .iter()
+            .map(Vec::as_slice)
+            .zip(writes.iter().map(|(_, _, value)| *value))
+            .collect();
+        store.put_all(&entries).unwrap()
+    }
 
     fn stores(dir: &Path) -> Vec<SegmentedWindowStore> {
         let budget = MemoryBudget::new(8 << 20);
@@ -505,9 +499,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for mut store in stores(dir.path()) {
             assert_eq!(store.get(&window_key(b"a", 0)).unwrap(), None, "empty");
-            store
-                .put_all(&[(b"a", 10, Some(b"1")), (b"a", 60, Some(b"2"))])
-                .unwrap();
+            put(
+                &mut store,
+                &[(b"a", 10, Some(b"1")), (b"a", 60, Some(b"2"))],
+            );
             assert_eq!(
                 store.get(&window_key(b"a", 60)).unwrap(),
                 Some(b"2".to_vec())
@@ -527,14 +522,14 @@ mod tests {
     fn fetches_by_key_and_time_skip_longer_keys() {
         let dir = tempfile::tempdir().unwrap();
         for mut store in stores(dir.path()) {
-            let writes: [WindowWrite<'_>; 5] = [
+            let writes: [(&[u8], i64, Option<&[u8]>); 5] = [
                 (b"a", 10, Some(b"1")),
                 (b"a", 60, Some(b"2")),
                 (b"a\x00\x00", 20, Some(b"x")),
                 (b"b", 10, Some(b"3")),
                 (b"a", 60, None),
             ];
-            assert_eq!(store.put_all(&writes).unwrap(), 0);
+            assert_eq!(put(&mut store, &writes), 0);
             let reader = store.reader();
             assert_eq!(
                 reader.fetch_range(b"a", 0, 100).unwrap(),
@@ -557,12 +552,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for mut store in stores(dir.path()) {
             let persistent = store.persistent();
-            store
-                .put_all(&[(b"k", 0, Some(b"old")), (b"k", 60, Some(b"mid"))])
-                .unwrap();
+            put(
+                &mut store,
+                &[(b"k", 0, Some(b"old")), (b"k", 60, Some(b"mid"))],
+            );
             assert_eq!(store.segment_count(), 2);
             // Stream time 170: windows before 70 are gone, and so is segment [0, 50).
-            store.put_all(&[(b"k", 170, Some(b"new"))]).unwrap();
+            put(&mut store, &[(b"k", 170, Some(b"new"))]);
             assert_eq!(
                 store.segment_count(),
                 2,
@@ -573,7 +569,7 @@ mod tests {
             assert_eq!(reader.fetch(b"k", 60).unwrap(), None, "outside retention");
             assert_eq!(reader.fetch(b"k", 170).unwrap(), Some(b"new".to_vec()));
             assert_eq!(
-                store.put_all(&[(b"k", 65, Some(b"late"))]).unwrap(),
+                put(&mut store, &[(b"k", 65, Some(b"late"))]),
                 1,
                 "a write to an expired window is dropped"
             );
@@ -593,7 +589,7 @@ mod tests {
         {
             let mut store =
                 SegmentedWindowStore::rocksdb("w", dir.path(), &budget, 1000, 100).unwrap();
-            store.put_all(&[(b"k", 150, Some(b"v"))]).unwrap();
+            put(&mut store, &[(b"k", 150, Some(b"v"))]);
             store.flush().unwrap();
         }
         let mut store = SegmentedWindowStore::rocksdb("w", dir.path(), &budget, 1000, 100).unwrap();
