@@ -344,9 +344,9 @@ impl RecordCache {
     }
 
     /// The cached entries (dirty and clean) of one record key's windows (see
-    /// [`KeyWindows`]) within the query's bounds, in key order; the query's times and
-    /// lengths are left to [`KeyWindows::matches`]. The first such read groups the cache's
-    /// keys by record key, which later writes keep up.
+    /// [`KeyWindows`]) within the query's bounds that it [matches](KeyWindows::matches), in
+    /// key order. The first such read groups the cache's keys by record key, which later
+    /// writes keep up.
     pub fn window_range<'a>(
         &'a mut self,
         query: &KeyWindows<'_>,
@@ -360,7 +360,7 @@ impl RecordCache {
                 let slot = self.slots.get(at);
                 (&*slot.key, &slot.entry)
             })
-            .filter(|(key, _)| (query.from..=query.to).contains(key))
+            .filter(|(key, _)| (query.from..=query.to).contains(key) && query.matches(key))
             .collect();
         found.sort_unstable_by(|a, b| a.0.cmp(b.0));
         found.into_iter()

@@ -260,9 +260,7 @@ impl CachingKeyValueStore {
                 }
                 let mut cache = cache.borrow_mut();
                 for (key, entry) in cache.window_range(query) {
-                    if let Some(value) = &entry.value
-                        && query.matches(key)
-                    {
+                    if let Some(value) = &entry.value {
                         each(key, value, entry.timestamp)?;
                     }
                 }
@@ -326,9 +324,7 @@ impl CachingKeyValueStore {
         let cached = cache.iter_mut().flat_map(move |c| {
             let entries: Box<dyn Iterator<Item = (&[u8], &CacheEntry)>> = match span {
                 Span::Keys(from, to) => Box::new(c.range(from, to)),
-                Span::Windows(query) => {
-                    Box::new(c.window_range(query).filter(move |(k, _)| query.matches(k)))
-                }
+                Span::Windows(query) => Box::new(c.window_range(query)),
             };
             entries.map(|(k, e)| (k, e.value.as_deref(), e.timestamp))
         });

@@ -20,7 +20,6 @@ pub(super) struct WindowsByRecordKey {
 }
 
 /// One record key's cached windows.
-#[derive(Default)]
 struct Group {
     slots: Vec<usize>,
     /// Every window of the key that the store below holds (within retention) is cached, as
