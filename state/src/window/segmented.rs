@@ -471,9 +471,12 @@ impl WindowReader {
 mod tests {
     use super::*;
 
-    /// Writes `(record key, window start, value)` through [`SegmentedWindowStore::put_all`];
-    /// returns how many it dropped.
-    fn put(store: &mut SegmentedWindowStore, writes: &[(&[u8], i64, Option<&[u8]>)]) -> usize {
+    /// One write in the tests: record key, window start, value (`None` deletes).
+    type Write<'a> = (&'a [u8], i64, Option<&'a [u8]>);
+
+    /// Writes `writes` through [`SegmentedWindowStore::put_all`]; returns how many it
+    /// dropped.
+    fn put(store: &mut SegmentedWindowStore, writes: &[Write<'_>]) -> usize {
         let keys: Vec<Vec<u8>> = writes
             .iter()
             .map(|(key, start, _)| window_key(key, *start))
@@ -522,7 +525,7 @@ mod tests {
     fn fetches_by_key_and_time_skip_longer_keys() {
         let dir = tempfile::tempdir().unwrap();
         for mut store in stores(dir.path()) {
-            let writes: [(&[u8], i64, Option<&[u8]>); 5] = [
+            let writes: [Write<'_>; 5] = [
                 (b"a", 10, Some(b"1")),
                 (b"a", 60, Some(b"2")),
                 (b"a\x00\x00", 20, Some(b"x")),
