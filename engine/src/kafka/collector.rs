@@ -18,6 +18,9 @@ use crate::error::{KafkaFailure, StreamsError};
 use crate::processor::{OutgoingRecord, RecordCollector};
 use crate::record::Headers;
 
+/// How long a flush sleeps when no delivery report is in: the most it adds to a commit.
+const FLUSH_WAIT: Duration = Duration::from_micros(200);
+
 /// Tracks what the brokers acknowledged: the offset after the last delivered record of each
 /// partition, and the first delivery failure. librdkafka requires a producer's context to
 /// be shareable across threads, hence the locks; they are only taken by the stream thread
@@ -265,10 +268,23 @@ impl KafkaCollector {
 
     /// Waits for every record sent so far, and fails on the first record not delivered.
     fn flush_producer(&self) -> Result<(), StreamsError> {
-        // librdkafka's flush as rdkafka wraps it wakes in 100 ms steps; serving delivery
-        // reports in 1 ms polls returns as soon as the last one is in.
+        // Delivery reports are served as they come in, and between them the thread sleeps.
+        // Neither of rdkafka's ways of waiting fits: its flush wakes in 100 ms steps, and
+        // a poll with a timeout keeps polling until that timeout ends, with what is left
+        // rounded down to whole milliseconds — after a report within its first
+        // millisecond, it spins. On a commit that waits for the broker's acknowledgements,
+        // that spinning took the CPU the broker needed to send them.
         let deadline = Instant::now() + self.flush_timeout;
-        while self.producer.in_flight_count() > 0 {
+        loop {
+            let in_flight = self.producer.in_flight_count();
+            if in_flight == 0 {
+                break;
+            }
+            // Without a timeout, a poll serves at most one report (a batch of records).
+            self.producer.poll(Duration::ZERO);
+            if self.producer.in_flight_count() < in_flight {
+                continue;
+            }
             // A fenced (or otherwise fatally failed) producer delivers nothing more.
             if let Some((code, reason)) = self.producer.client().fatal_error() {
                 return Err(StreamsError::kafka(
@@ -281,15 +297,14 @@ impl KafkaCollector {
                     "flush the producer",
                     KafkaFailure::detected(
                         format!(
-                            "{} records were not acknowledged within {:?}",
-                            self.producer.in_flight_count(),
+                            "{in_flight} records were not acknowledged within {:?}",
                             self.flush_timeout
                         ),
                         true,
                     ),
                 ));
             }
-            self.producer.poll(Duration::from_millis(1));
+            std::thread::sleep(FLUSH_WAIT);
         }
         self.take_failure()
     }
