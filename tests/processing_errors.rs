@@ -331,3 +331,31 @@ fn a_record_whose_output_is_dropped_and_whose_processing_fails_is_dead_lettered_
         (1, 1, 1)
     );
 }
+
+#[test]
+fn an_output_value_that_does_not_serialize_stops_the_task_naming_its_topic() {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream("in", Consumed::with(StringSerde, StringSerde))
+        .to("copies", Produced::with(StringSerde, RefusesBad));
+    let driver = TopologyTestDriver::new(
+        builder.build().unwrap(),
+        StreamsConfig::new("processing-errors"),
+    )
+    .unwrap();
+    let pipe = driver.input_topic("in", StringSerde, StringSerde).unwrap();
+    pipe.pipe("a".into(), "good".into(), 0).unwrap();
+    let err = pipe
+        .pipe("b".into(), "bad".into(), 1)
+        .expect_err("the sink refuses the value")
+        .to_string();
+    assert!(
+        err.contains("topic `copies`") && err.contains("refuses bad"),
+        "the error names the topic and the serializer's reason: {err}"
+    );
+    assert_eq!(
+        driver.raw_records("copies").len(),
+        1,
+        "the good record went out"
+    );
+}
