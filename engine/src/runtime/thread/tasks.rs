@@ -119,7 +119,10 @@ impl TaskManager {
 
     /// The task `id`, created (to be restored) if it does not exist.
     fn ensure_task(&mut self, id: TaskId) -> Result<&mut StreamTask, StreamsError> {
-        self.create_tasks(&[id])?;
+        // Called for every record polled: the task nearly always exists.
+        if !self.tasks.contains_key(&id) && !self.restoring.contains_key(&id) {
+            self.create_tasks(&[id])?;
+        }
         Ok(match self.tasks.get_mut(&id) {
             Some(task) => task,
             None => self.restoring.get_mut(&id).expect("created above"),
