@@ -287,6 +287,19 @@ pub enum StreamsError {
 }
 
 impl StreamsError {
+    /// The failure to serialize the `part` of a record written to `topic`, for
+    /// `map_err`: the topic's name is copied only when a record fails.
+    pub(crate) fn topic_serialization(
+        topic: &str,
+        part: RecordPart,
+    ) -> impl FnOnce(SerdeError) -> Self + '_ {
+        move |source| Self::Serialization {
+            target: format!("topic `{topic}`"),
+            part,
+            source,
+        }
+    }
+
     /// A processor's failure, without an underlying error.
     pub fn processor(processor: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Processor {

@@ -52,14 +52,7 @@ impl<K, V> TestInputTopic<K, V> {
     /// # Errors
     /// As [`TestInputTopic::pipe`].
     pub fn pipe_record(&self, record: Record<K, V>) -> Result<(), StreamsError> {
-        let error = |part| {
-            let topic = self.topic.clone();
-            move |source| StreamsError::Serialization {
-                target: format!("topic `{topic}`"),
-                part,
-                source,
-            }
-        };
+        let error = |part| StreamsError::topic_serialization(&self.topic, part);
         let mut key = Vec::new();
         let mut value = Vec::new();
         let has_key =

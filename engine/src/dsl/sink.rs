@@ -10,7 +10,7 @@ use crate::partitioner::partition_for;
 use crate::processor::node::{Factory, Node, NodeRef, node_factory};
 use crate::processor::{OutgoingRecord, TaskContext};
 use crate::record::Record;
-use crate::serde::{SerdeError, SerdeRef, encode};
+use crate::serde::{SerdeRef, encode};
 
 /// Chooses a record's partition itself (`None`: by key, as by default).
 pub(crate) type PartitionFn<K, V> = Arc<dyn Fn(&K, &V) -> Option<i32> + Send + Sync>;
@@ -43,10 +43,12 @@ impl<K, V> Node<K, V> for Sink<K, V> {
 impl<K, V> Sink<K, V> {
     /// Serializes, partitions and sends `record`.
     fn write(&self, cx: &mut TaskContext, record: Record<K, V>) -> Result<(), StreamsError> {
-        let has_key = encode(&*self.key_serde, &record.key, &mut cx.key_buf)
-            .map_err(self.ser_error(RecordPart::Key))?;
-        let has_value = encode(&*self.value_serde, &record.value, &mut cx.value_buf)
-            .map_err(self.ser_error(RecordPart::Value))?;
+        let has_key = encode(&*self.key_serde, &record.key, &mut cx.key_buf).map_err(
+            StreamsError::topic_serialization(&self.topic, RecordPart::Key),
+        )?;
+        let has_value = encode(&*self.value_serde, &record.value, &mut cx.value_buf).map_err(
+            StreamsError::topic_serialization(&self.topic, RecordPart::Value),
+        )?;
         let chosen = self
             .partitioner
             .as_ref()
@@ -64,16 +66,6 @@ impl<K, V> Sink<K, V> {
             timestamp: record.timestamp,
             headers: &record.headers,
         })
-    }
-
-    /// What a record part that does not serialize fails with; the topic's name is copied
-    /// only then, not for every record written.
-    fn ser_error(&self, part: RecordPart) -> impl FnOnce(SerdeError) -> StreamsError + '_ {
-        move |source| StreamsError::Serialization {
-            target: format!("topic `{}`", self.topic),
-            part,
-            source,
-        }
     }
 }
 
