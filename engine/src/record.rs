@@ -104,3 +104,18 @@ pub struct RawRecord {
     /// The headers.
     pub headers: Headers,
 }
+
+/// A consumed record's parts where the consumer's message holds them, before a task copies
+/// them into its input queue (see [`RawRecord`]).
+pub(crate) struct BorrowedRecord<'a> {
+    /// The offset in its partition.
+    pub(crate) offset: i64,
+    /// The record timestamp (ms), -1 when it has none.
+    pub(crate) timestamp: i64,
+    /// The key bytes; `None` for a null key.
+    pub(crate) key: Option<&'a [u8]>,
+    /// The value bytes; `None` for a null value.
+    pub(crate) value: Option<&'a [u8]>,
+    /// The headers, copied.
+    pub(crate) headers: Headers,
+}

@@ -24,7 +24,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers as _};
 
 use crate::error::{KafkaFailure, StreamsError};
-use crate::record::{Headers, RawRecord};
+use crate::record::{BorrowedRecord, Headers, RawRecord};
 
 /// A Kafka error, with what was being done when it happened.
 pub(crate) fn kafka_error(doing: &str) -> impl FnOnce(KafkaError) -> StreamsError + '_ {
@@ -34,11 +34,23 @@ pub(crate) fn kafka_error(doing: &str) -> impl FnOnce(KafkaError) -> StreamsErro
 /// A consumed message as a task's input record: no timestamp (-1) is kept as invalid, for
 /// the timestamp extractor to decide.
 pub(crate) fn raw_record(message: &BorrowedMessage<'_>) -> RawRecord {
+    let record = borrowed_record(message);
     RawRecord {
+        offset: record.offset,
+        timestamp: record.timestamp,
+        key: record.key.map(<[u8]>::to_vec),
+        value: record.value.map(<[u8]>::to_vec),
+        headers: record.headers,
+    }
+}
+
+/// A consumed message's parts, borrowed from it but for the headers (see [`raw_record`]).
+pub(crate) fn borrowed_record<'a>(message: &'a BorrowedMessage<'_>) -> BorrowedRecord<'a> {
+    BorrowedRecord {
         offset: message.offset(),
         timestamp: message.timestamp().to_millis().unwrap_or(-1),
-        key: message.key().map(<[u8]>::to_vec),
-        value: message.payload().map(<[u8]>::to_vec),
+        key: message.key(),
+        value: message.payload(),
         headers: message.headers().map_or_else(Headers::new, |h| {
             h.iter()
                 .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))

@@ -5,6 +5,7 @@ mod global_store;
 mod memory_log;
 mod options;
 mod restore;
+mod spare_buffers;
 mod standby;
 mod state_manager;
 mod storage;

@@ -18,10 +18,11 @@ use crate::processor::node::{
 };
 use crate::processor::{OutgoingRecord, PunctuationType};
 use crate::processor::{TaskContext, TaskMetrics, UNKNOWN_TIME};
-use crate::record::{Headers, RawRecord};
+use crate::record::{BorrowedRecord, Headers, RawRecord};
 use crate::store::{StoreReader, StoreSpec};
 use crate::task::options::TaskOptions;
 use crate::task::restore::{ChangelogReader, RestoreReport};
+use crate::task::spare_buffers::SpareBuffers;
 use crate::task::state_manager::StateManager;
 use crate::task::storage::TaskStorage;
 use crate::task_id::TaskId;
@@ -62,6 +63,8 @@ pub struct StreamTask {
     /// Input partitions with records an earlier owner may have processed past its last
     /// commit, and the offset those end before (see [`StreamTask::replay_until`]).
     replay: Vec<(Arc<str>, i64)>,
+    /// Buffers of processed records for the bytes of the next consumed ones.
+    spare: SpareBuffers,
 }
 
 impl StreamTask {
@@ -195,6 +198,7 @@ impl StreamTask {
             initialized: false,
             exactly_once: options.exactly_once,
             replay: Vec::new(),
+            spare: SpareBuffers::default(),
         })
     }
 
@@ -258,18 +262,42 @@ impl StreamTask {
     /// When the task does not read `topic`: callers route by the topology's source topics.
     pub fn add_records(&mut self, topic: &str, records: impl IntoIterator<Item = RawRecord>) {
         let queue = self
-            .queues
-            .iter_mut()
-            .find(|q| &*q.topic == topic)
+            .queue_of(topic)
             .unwrap_or_else(|| panic!("task {} does not read topic `{topic}`", self.id));
-        let source = queue.source.clone();
-        let source = source.borrow();
-        queue.records.extend(records.into_iter().map(|mut raw| {
-            // Ordered and timed by event time; an invalid one is marked with -1 and handled
-            // when its turn comes.
-            raw.timestamp = source.extract_timestamp(&raw).unwrap_or(INVALID_TIMESTAMP);
-            raw
-        }));
+        for raw in records {
+            self.push(queue, raw);
+        }
+    }
+
+    /// The index of the input queue of `topic`, for [`StreamTask::add_borrowed`]; `None`
+    /// when the task does not read `topic`.
+    pub(crate) fn queue_of(&self, topic: &str) -> Option<usize> {
+        self.queues.iter().position(|q| &*q.topic == topic)
+    }
+
+    /// Queues a consumed record for input queue `queue` (from [`StreamTask::queue_of`]),
+    /// copying its key and value into buffers of records already processed.
+    pub(crate) fn add_borrowed(&mut self, queue: usize, record: BorrowedRecord<'_>) {
+        let raw = RawRecord {
+            offset: record.offset,
+            timestamp: record.timestamp,
+            key: self.spare.copy(record.key),
+            value: self.spare.copy(record.value),
+            headers: record.headers,
+        };
+        self.push(queue, raw);
+    }
+
+    fn push(&mut self, queue: usize, mut raw: RawRecord) {
+        let queue = &mut self.queues[queue];
+        // Ordered and timed by event time; an invalid one is marked with -1 and handled
+        // when its turn comes.
+        raw.timestamp = queue
+            .source
+            .borrow()
+            .extract_timestamp(&raw)
+            .unwrap_or(INVALID_TIMESTAMP);
+        queue.records.push_back(raw);
     }
 
     /// Records queued and not yet processed.
@@ -382,6 +410,8 @@ impl StreamTask {
             // Only a record that was handled counts as consumed: a failed one is read again
             // after a restart.
             self.queues[qi].consumed = Some(raw.offset + 1);
+            self.spare.keep(raw.key);
+            self.spare.keep(raw.value);
             self.punctuate(PunctuationType::StreamTime, self.cx.stream_time)?;
         }
         if !self.replay.is_empty() {

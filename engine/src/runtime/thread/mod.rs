@@ -13,14 +13,11 @@ use std::time::{Duration, Instant};
 
 use rdkafka::TopicPartitionList;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
 
 use crate::config::StreamsConfig;
 use crate::discovery::StoreRegistry;
 use crate::error::{KafkaFailure, StreamsError};
-use crate::kafka::{
-    ClientRole, KafkaChangelogReader, KafkaCollector, client_config, kafka_error, raw_record,
-};
+use crate::kafka::{ClientRole, KafkaChangelogReader, KafkaCollector, client_config, kafka_error};
 use crate::metrics::Metrics;
 use crate::runtime::standby::StandbyControl;
 use crate::task::TaskOptions;
@@ -261,12 +258,7 @@ fn run_loop(
                 }
                 Err(error) => return Err(kafka_error("poll the source topics")(error)),
             };
-            let record = raw_record(&message);
-            MANAGER.with_borrow_mut(|m| {
-                m.as_mut().map_or(Ok(()), |m| {
-                    m.add(message.topic(), message.partition(), record)
-                })
-            })?;
+            MANAGER.with_borrow_mut(|m| m.as_mut().map_or(Ok(()), |m| m.add_polled(&message)))?;
         }
         MANAGER.with_borrow_mut(|m| -> Result<(), StreamsError> {
             let Some(m) = m.as_mut() else { return Ok(()) };

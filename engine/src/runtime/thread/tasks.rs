@@ -6,14 +6,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::message::BorrowedMessage;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::discovery::StoreRegistry;
 use crate::error::StreamsError;
-use crate::kafka::{KafkaChangelogReader, KafkaCollector};
+use crate::kafka::{KafkaChangelogReader, KafkaCollector, borrowed_record};
 use crate::metrics::{Metrics, TaskMetricHandles};
-use crate::record::RawRecord;
 use crate::runtime::standby::StandbyControl;
 
 use super::restore_progress::{RestoreProgress, Standing};
@@ -36,6 +37,8 @@ pub(crate) struct TaskManager {
     reader: KafkaChangelogReader,
     /// Resolved source topic → the sub-topology reading it.
     sources: HashMap<String, u32>,
+    /// Where the last consumed message went.
+    route: Option<Route>,
     /// Tasks processing records.
     tasks: BTreeMap<TaskId, StreamTask>,
     /// Tasks restoring their stores; records that arrive for them wait in their queues.
@@ -59,6 +62,14 @@ pub(crate) struct TaskManager {
     /// Counts rebalance events (revocations and assignments), so the thread can tell that
     /// one happened since it last looked.
     pub(crate) generation: u64,
+}
+
+/// The task and input queue of a source partition.
+struct Route {
+    topic: Box<str>,
+    partition: i32,
+    task: TaskId,
+    queue: usize,
 }
 
 fn now_ms() -> i64 {
@@ -91,6 +102,7 @@ impl TaskManager {
             collector,
             reader,
             sources,
+            route: None,
             tasks: BTreeMap::new(),
             restoring: BTreeMap::new(),
             progress: RestoreProgress::new(format!("stream-thread-{index}")),
@@ -239,17 +251,33 @@ impl TaskManager {
         Ok(())
     }
 
-    /// Queues a consumed record for its task.
-    pub(crate) fn add(
-        &mut self,
-        topic: &str,
-        partition: i32,
-        record: RawRecord,
-    ) -> Result<(), StreamsError> {
-        let Some(id) = self.task_of(topic, partition) else {
-            return Ok(());
+    /// Queues a consumed message for its task. Consecutive messages mostly come from one
+    /// partition: the task and input queue of the last one are remembered.
+    pub(crate) fn add_polled(&mut self, message: &BorrowedMessage<'_>) -> Result<(), StreamsError> {
+        let (topic, partition) = (message.topic(), message.partition());
+        let (id, queue) = match &self.route {
+            Some(route) if route.partition == partition && *route.topic == *topic => {
+                (route.task, route.queue)
+            }
+            _ => {
+                let Some(id) = self.task_of(topic, partition) else {
+                    return Ok(());
+                };
+                let queue = self
+                    .ensure_task(id)?
+                    .queue_of(topic)
+                    .expect("a task reads the topics its sub-topology reads");
+                self.route = Some(Route {
+                    topic: topic.into(),
+                    partition,
+                    task: id,
+                    queue,
+                });
+                (id, queue)
+            }
         };
-        self.ensure_task(id)?.add_records(topic, [record]);
+        self.ensure_task(id)?
+            .add_borrowed(queue, borrowed_record(message));
         Ok(())
     }
 

@@ -1,0 +1,81 @@
+//! [`SpareBuffers`]: the byte buffers of processed records, reused for the next ones.
+
+/// How many bytes of buffers a task keeps: the keys and values of a poll's worth of small
+/// records.
+const MAX_BYTES: usize = 1 << 20;
+/// The largest buffer worth keeping; larger ones go back to the allocator, so that a
+/// burst of large records does not stay allocated.
+const MAX_CAPACITY: usize = 4096;
+
+/// Byte buffers of records a task has processed, kept for the keys and values of the records
+/// it is given next: a consumed record is copied out of the consumer's message into them,
+/// which spares an allocation and a free for each key and each value. Buffers of at most
+/// [`MAX_CAPACITY`] bytes each are kept, [`MAX_BYTES`] in all.
+#[derive(Default)]
+pub(crate) struct SpareBuffers {
+    buffers: Vec<Vec<u8>>,
+    /// The capacity of `buffers`, in bytes.
+    bytes: usize,
+}
+
+impl SpareBuffers {
+    /// A copy of `bytes`, in a spare buffer when there is one.
+    pub(crate) fn copy(&mut self, bytes: Option<&[u8]>) -> Option<Vec<u8>> {
+        let bytes = bytes?;
+        Some(match self.buffers.pop() {
+            Some(mut buffer) => {
+                self.bytes -= buffer.capacity();
+                buffer.clear();
+                buffer.extend_from_slice(bytes);
+                buffer
+            }
+            None => bytes.to_vec(),
+        })
+    }
+
+    /// Keeps `buffer` for a later [`SpareBuffers::copy`], unless enough are kept already or
+    /// it is too large to keep.
+    pub(crate) fn keep(&mut self, buffer: Option<Vec<u8>>) {
+        if let Some(buffer) = buffer
+            && buffer.capacity() <= MAX_CAPACITY
+            && self.bytes + buffer.capacity() <= MAX_BYTES
+        {
+            self.bytes += buffer.capacity();
+            self.buffers.push(buffer);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_copy_reuses_a_kept_buffer_and_holds_exactly_the_bytes() {
+        let mut spare = SpareBuffers::default();
+        let kept = b"a longer value than the next".to_vec();
+        let address = kept.as_ptr();
+        spare.keep(Some(kept));
+        let copy = spare.copy(Some(b"short")).unwrap();
+        assert_eq!(copy, b"short");
+        assert_eq!(copy.as_ptr(), address, "the kept buffer is reused");
+        assert_eq!(spare.copy(None), None, "a null stays null");
+    }
+
+    #[test]
+    fn large_buffers_and_buffers_past_the_limit_are_not_kept() {
+        let mut spare = SpareBuffers::default();
+        spare.keep(Some(Vec::with_capacity(MAX_CAPACITY + 1)));
+        assert!(spare.buffers.is_empty());
+        for _ in 0..MAX_BYTES / 1024 + 10 {
+            spare.keep(Some(Vec::with_capacity(1024)));
+        }
+        assert_eq!(spare.buffers.len(), MAX_BYTES / 1024);
+        spare.copy(Some(b"x"));
+        assert_eq!(
+            spare.bytes,
+            MAX_BYTES - 1024,
+            "a buffer taken out is no longer counted"
+        );
+    }
+}
