@@ -209,7 +209,7 @@ impl RecordCache {
 
     /// Takes out the least recently used entries until the cache is within budget, and
     /// returns the dirty ones among them (clean ones are simply dropped).
-    pub fn evict(&mut self) -> Vec<(Vec<u8>, CacheEntry)> {
+    pub fn evict(&mut self) -> Vec<(Rc<[u8]>, CacheEntry)> {
         let mut out = Vec::new();
         while self.bytes > self.max_bytes {
             let Some(at) = self.slots.oldest() else {
@@ -222,7 +222,7 @@ impl RecordCache {
             }
             if slot.dirty {
                 self.dirty -= 1;
-                out.push((slot.key.to_vec(), slot.entry));
+                out.push((slot.key, slot.entry));
             }
         }
         out
@@ -232,13 +232,13 @@ impl RecordCache {
     /// each value (what the store holds once they are written); deletes leave the cache, as
     /// in Kafka Streams — a window store's removed sessions would otherwise stay until
     /// evicted.
-    pub fn drain(&mut self) -> Vec<(Vec<u8>, CacheEntry)> {
+    pub fn drain(&mut self) -> Vec<(Rc<[u8]>, CacheEntry)> {
         let mut out = Vec::with_capacity(self.dirty);
         while let Some(at) = self.slots.clean_oldest_dirty() {
             let slot = self.slots.get_mut(at);
             if slot.entry.value.is_none() {
                 let slot = self.take_out(at);
-                out.push((slot.key.to_vec(), slot.entry));
+                out.push((slot.key, slot.entry));
                 continue;
             }
             let old = slot.entry.old.take();
@@ -249,7 +249,7 @@ impl RecordCache {
                 timestamp: slot.entry.timestamp,
                 seen: std::mem::take(&mut slot.entry.seen),
             };
-            out.push((slot.key.to_vec(), entry));
+            out.push((slot.key.clone(), entry));
         }
         self.dirty = 0;
         out
@@ -484,10 +484,7 @@ mod tests {
         put(&mut cache, b"gone", None, 3, None);
         cache.mark_seen(b"gone");
         let drained = cache.drain();
-        let seen: Vec<(&[u8], bool)> = drained
-            .iter()
-            .map(|(k, e)| (k.as_slice(), e.seen))
-            .collect();
+        let seen: Vec<(&[u8], bool)> = drained.iter().map(|(k, e)| (&**k, e.seen)).collect();
         assert_eq!(
             seen,
             vec![(&b"k"[..], true), (&b"gone"[..], false)],
@@ -511,8 +508,8 @@ mod tests {
         assert_eq!(
             drained,
             vec![
-                (b"j".to_vec(), entry(None, None, 3)),
-                (b"k".to_vec(), entry(Some(b"3"), Some(b"0"), 4)),
+                (Rc::from(&b"j"[..]), entry(None, None, 3)),
+                (Rc::from(&b"k"[..]), entry(Some(b"3"), Some(b"0"), 4)),
             ]
         );
         assert!(cache.is_empty());
@@ -530,7 +527,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             cache.drain(),
-            vec![(b"k".to_vec(), entry(Some(b"4"), Some(b"3"), 5))]
+            vec![(Rc::from(&b"k"[..]), entry(Some(b"4"), Some(b"3"), 5))]
         );
     }
 
@@ -616,7 +613,7 @@ mod tests {
         put(&mut cache, b"seen", Some(b"1"), 1, None);
         cache.mark_seen(b"seen");
         put(&mut cache, b"seen", None, 2, None);
-        let drained: Vec<Vec<u8>> = cache.drain().into_iter().map(|(k, _)| k).collect();
+        let drained: Vec<Vec<u8>> = cache.drain().iter().map(|(k, _)| k.to_vec()).collect();
         assert_eq!(
             drained,
             [b"held".to_vec(), b"seen".to_vec()],
@@ -661,7 +658,7 @@ mod tests {
         assert!(put(&mut cache, b"c", Some(b"1"), 1, None));
         let evicted = cache.evict();
         assert_eq!(evicted.len(), 1);
-        assert_eq!(evicted[0].0, b"b".to_vec(), "a was written again after b");
+        assert_eq!(&*evicted[0].0, b"b", "a was written again after b");
         assert_eq!(cache.len(), 2);
     }
 
@@ -715,7 +712,7 @@ mod tests {
             put(&mut cache, key, Some(b"1"), 0, None);
         }
         put(&mut cache, b"b", Some(b"2"), 1, None);
-        let drained: Vec<Vec<u8>> = cache.drain().into_iter().map(|(k, _)| k).collect();
+        let drained: Vec<Vec<u8>> = cache.drain().iter().map(|(k, _)| k.to_vec()).collect();
         assert_eq!(drained, [&b"a"[..], b"c", b"d", b"b"]);
         put(&mut cache, b"c", Some(b"3"), 2, None);
         cache.remember(b"e", Some(b"1"), 0);
@@ -726,7 +723,7 @@ mod tests {
         assert_eq!(cache.get(b"d"), None);
         assert_eq!(cache.get(b"b"), None);
         cache.max_bytes = 0;
-        let evicted: Vec<Vec<u8>> = cache.evict().into_iter().map(|(k, _)| k).collect();
+        let evicted: Vec<Vec<u8>> = cache.evict().iter().map(|(k, _)| k.to_vec()).collect();
         assert_eq!(evicted, [&b"c"[..], b"a"], "dirty ones out, e dropped");
         assert_eq!(cache.cached(), 0);
         assert_eq!(cache.bytes(), 0);

@@ -3,6 +3,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::ops::Bound;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::StateError;
@@ -15,7 +16,7 @@ use crate::window_key::KeyWindows;
 /// An entry that left the cache (or bypassed it) and is now in the store and the changelog:
 /// its key, the latest value with its timestamp, and the value before. Table operators
 /// forward these downstream as updates.
-pub type FlushedEntry = (Vec<u8>, CacheEntry);
+pub type FlushedEntry = (Rc<[u8]>, CacheEntry);
 
 /// One entry of a merged read: key, value and the value's timestamp.
 pub type TimestampedEntry = (Vec<u8>, Vec<u8>, i64);
@@ -371,7 +372,7 @@ impl CachingKeyValueStore {
                 timestamp,
                 seen: false,
             };
-            let through = vec![(key.to_vec(), entry)];
+            let through = vec![(Rc::from(key), entry)];
             self.write(&through, Source::Through)?;
             return Ok(through);
         };
@@ -415,7 +416,7 @@ impl CachingKeyValueStore {
         let batch: Vec<TimestampedWrite<'_>> = entries
             .iter()
             .filter(|(_, e)| changes_store(e))
-            .map(|(k, e)| (k.as_slice(), e.value.as_deref(), e.timestamp))
+            .map(|(k, e)| (&**k, e.value.as_deref(), e.timestamp))
             .collect();
         if batch.is_empty() {
             return Ok(());
@@ -904,7 +905,7 @@ mod tests {
         assert_eq!(
             flushed,
             vec![(
-                b"k".to_vec(),
+                Rc::from(&b"k"[..]),
                 CacheEntry {
                     value: Some(b"2".to_vec()),
                     old: None,
@@ -981,7 +982,7 @@ mod tests {
         assert_eq!(
             through,
             vec![(
-                b"k".to_vec(),
+                Rc::from(&b"k"[..]),
                 CacheEntry {
                     value: None,
                     old: Some(b"1".to_vec()),
