@@ -61,3 +61,39 @@ pub fn report(name: &str, engine: Run, baseline: Run, baseline_name: &str) {
         engine.cpu_per_record_us() / baseline.cpu_per_record_us()
     );
 }
+
+/// The run with the median CPU time per record (of an even number, the upper one).
+pub fn median(runs: &[Run]) -> Run {
+    let mut sorted = runs.to_vec();
+    sorted.sort_by(|a, b| a.cpu_per_record_us().total_cmp(&b.cpu_per_record_us()));
+    sorted[sorted.len() / 2]
+}
+
+/// Prints each round of engine and baseline, then [`report`] of their medians.
+pub fn report_rounds(name: &str, engine: &[Run], baseline: &[Run], baseline_name: &str) {
+    let ratios: Vec<String> = engine
+        .iter()
+        .zip(baseline)
+        .map(|(e, b)| format!("{:.2}×", e.cpu_per_record_us() / b.cpu_per_record_us()))
+        .collect();
+    let per_run = |runs: &[Run]| -> String {
+        let cpu: Vec<String> = runs
+            .iter()
+            .map(|r| format!("{:.2}", r.cpu_per_record_us()))
+            .collect();
+        cpu.join(" / ")
+    };
+    println!(
+        "{name}: {} rounds; CPU µs per record: engine {}, {baseline_name} {}; per round engine/{baseline_name} {}",
+        engine.len(),
+        per_run(engine),
+        per_run(baseline),
+        ratios.join(", ")
+    );
+    report(
+        &format!("{name} (medians)"),
+        median(engine),
+        median(baseline),
+        baseline_name,
+    );
+}

@@ -9,12 +9,15 @@
 //! - restore: a 1M-record changelog restored into RocksDB by the engine's tasks, against a
 //!   plain consumer reading the same topic;
 //! - (a) and (b) again under `exactly_once_v2` (transactions, commits every 100 ms),
-//!   against the engine's own at-least-once runs;
+//!   against the median of the engine's own at-least-once runs;
 //! - scaling: (a) with 1, 2 and 4 stream threads in one instance, and with two instances
 //!   of 2 threads each, against the one-thread run (`scaling.rs`).
 //!
 //! Each prints records per second and CPU time per record (user + system of this process,
-//! which does all the work; the broker runs in its own process) and the ratios.
+//! which does all the work; the broker runs in its own process) and the ratios. The engine
+//! and the loop of (a) and (b) run `TRIBUTARY_BENCH_ROUNDS` times each (default 3), taking
+//! turns; their ratios are of the medians (the CPU time of one run moves by a fifth from
+//! run to run on a shared machine).
 //!
 //! Needs a broker: `scripts/bench.sh` starts one, or set `TRIBUTARY_BOOTSTRAP`.
 //! `TRIBUTARY_BENCH_EVENTS` overrides the number of events (default 1,000,000).
@@ -52,6 +55,10 @@ fn main() {
     let events: u64 = std::env::var("TRIBUTARY_BENCH_EVENTS")
         .map(|n| n.parse().expect("TRIBUTARY_BENCH_EVENTS is a number"))
         .unwrap_or(1_000_000);
+    let rounds: usize = std::env::var("TRIBUTARY_BENCH_ROUNDS")
+        .map(|n| n.parse().expect("TRIBUTARY_BENCH_ROUNDS is a number"))
+        .unwrap_or(3)
+        .max(1);
     let run_id = broker::run_id();
     let config = |app: &str| {
         let mut config = StreamsConfig::new(&format!("e2e-{run_id}-{app}"));
@@ -93,13 +100,37 @@ fn main() {
         let loop_out = format!("e2e-{run_id}-loop-out-{index}");
         admin.create_topic(&engine_out, PARTITIONS, &[]).unwrap();
         admin.create_topic(&loop_out, PARTITIONS, &[]).unwrap();
-        let seen = Arc::new(AtomicU64::new(0));
-        let engine = run_engine(
-            vec![config(&format!("engine-{index}"))],
-            || topology(&input, &engine_out, seen.clone()),
-            &seen,
-            events,
-        );
+        // Engine and loop take turns, each round in the other order, so that a slow spell
+        // of this shared machine does not fall on one side only; the medians are compared.
+        let (mut engine, mut hand) = (Vec::new(), Vec::new());
+        for round in 0..rounds {
+            let run_engine_once = || {
+                let seen = Arc::new(AtomicU64::new(0));
+                run_engine(
+                    vec![config(&format!("engine-{index}-{round}"))],
+                    || topology(&input, &engine_out, seen.clone()),
+                    &seen,
+                    events,
+                )
+            };
+            let run_loop_once = || {
+                baseline::run(
+                    &config(&format!("loop-{index}-{round}")),
+                    &input,
+                    &loop_out,
+                    PARTITIONS,
+                    events,
+                    loop_work,
+                )
+            };
+            if round % 2 == 0 {
+                engine.push(run_engine_once());
+                hand.push(run_loop_once());
+            } else {
+                hand.push(run_loop_once());
+                engine.push(run_engine_once());
+            }
+        }
         let eos_out = format!("e2e-{run_id}-eos-out-{index}");
         admin.create_topic(&eos_out, PARTITIONS, &[]).unwrap();
         let mut eos_config = config(&format!("eos-{index}"));
@@ -114,21 +145,13 @@ fn main() {
             &seen,
             events,
         );
-        let hand = baseline::run(
-            &config(&format!("loop-{index}")),
-            &input,
-            &loop_out,
-            PARTITIONS,
-            events,
-            loop_work,
-        );
         cpu::report(
             &format!("{name} under exactly_once_v2 vs at_least_once"),
             eos,
-            engine,
+            cpu::median(&engine),
             "at_least_once",
         );
-        cpu::report(name, engine, hand, "loop");
+        cpu::report_rounds(name, &engine, &hand, "loop");
     }
 
     scaling::measure(&config, &admin, &input, &format!("e2e-{run_id}"), events);
