@@ -15,6 +15,7 @@ pub use global_store::GlobalStore;
 pub use memory_log::{LogEntry, MemoryLog};
 pub use options::TaskOptions;
 pub use restore::{ChangelogReader, RestoreRecord, RestoreReport, StoreRestore};
+pub(crate) use spare_buffers::SpareBuffers;
 pub(crate) use standby::{StandbyTask, standby_stores};
 pub use state_manager::CHECKPOINT_DELTA;
 pub use storage::TaskStorage;

@@ -1,18 +1,28 @@
 //! [`SpareBuffers`]: the byte buffers of processed records, reused for the next ones.
 
-/// How many bytes of buffers a task keeps: the keys and values of a poll's worth of small
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// How many bytes of buffers are kept: the keys and values of a poll's worth of small
 /// records.
 const MAX_BYTES: usize = 1 << 20;
 /// The largest buffer worth keeping; larger ones go back to the allocator, so that a
 /// burst of large records does not stay allocated.
 const MAX_CAPACITY: usize = 4096;
 
-/// Byte buffers of records a task has processed, kept for the keys and values of the records
-/// it is given next: a consumed record is copied out of the consumer's message into them,
+/// Byte buffers of records that were processed, kept for the keys and values of the records
+/// consumed next: a consumed record is copied out of the consumer's message into them,
 /// which spares an allocation and a free for each key and each value. Buffers of at most
-/// [`MAX_CAPACITY`] bytes each are kept, [`MAX_BYTES`] in all.
-#[derive(Default)]
+/// [`MAX_CAPACITY`] bytes each are kept, [`MAX_BYTES`] in all. Clones share the buffers: a
+/// stream thread's tasks share one set, so that the memory kept does not grow with the
+/// number of tasks.
+#[derive(Clone, Default)]
 pub(crate) struct SpareBuffers {
+    pool: Rc<RefCell<Pool>>,
+}
+
+#[derive(Default)]
+struct Pool {
     buffers: Vec<Vec<u8>>,
     /// The capacity of `buffers`, in bytes.
     bytes: usize,
@@ -20,11 +30,12 @@ pub(crate) struct SpareBuffers {
 
 impl SpareBuffers {
     /// A copy of `bytes`, in a spare buffer when there is one.
-    pub(crate) fn copy(&mut self, bytes: Option<&[u8]>) -> Option<Vec<u8>> {
+    pub(crate) fn copy(&self, bytes: Option<&[u8]>) -> Option<Vec<u8>> {
         let bytes = bytes?;
-        Some(match self.buffers.pop() {
+        let mut pool = self.pool.borrow_mut();
+        Some(match pool.buffers.pop() {
             Some(mut buffer) => {
-                self.bytes -= buffer.capacity();
+                pool.bytes -= buffer.capacity();
                 buffer.clear();
                 buffer.extend_from_slice(bytes);
                 buffer
@@ -35,13 +46,14 @@ impl SpareBuffers {
 
     /// Keeps `buffer` for a later [`SpareBuffers::copy`], unless enough are kept already or
     /// it is too large to keep.
-    pub(crate) fn keep(&mut self, buffer: Option<Vec<u8>>) {
+    pub(crate) fn keep(&self, buffer: Option<Vec<u8>>) {
+        let mut pool = self.pool.borrow_mut();
         if let Some(buffer) = buffer
             && buffer.capacity() <= MAX_CAPACITY
-            && self.bytes + buffer.capacity() <= MAX_BYTES
+            && pool.bytes + buffer.capacity() <= MAX_BYTES
         {
-            self.bytes += buffer.capacity();
-            self.buffers.push(buffer);
+            pool.bytes += buffer.capacity();
+            pool.buffers.push(buffer);
         }
     }
 }
@@ -52,7 +64,7 @@ mod tests {
 
     #[test]
     fn a_copy_reuses_a_kept_buffer_and_holds_exactly_the_bytes() {
-        let mut spare = SpareBuffers::default();
+        let spare = SpareBuffers::default();
         let kept = b"a longer value than the next".to_vec();
         let address = kept.as_ptr();
         spare.keep(Some(kept));
@@ -64,16 +76,19 @@ mod tests {
 
     #[test]
     fn large_buffers_and_buffers_past_the_limit_are_not_kept() {
-        let mut spare = SpareBuffers::default();
+        let spare = SpareBuffers::default();
         spare.keep(Some(Vec::with_capacity(MAX_CAPACITY + 1)));
-        assert!(spare.buffers.is_empty());
+        assert!(spare.pool.borrow().buffers.is_empty());
+        // A clone shares the buffers and their limit.
+        let other = spare.clone();
         for _ in 0..MAX_BYTES / 1024 + 10 {
             spare.keep(Some(Vec::with_capacity(1024)));
+            other.keep(Some(Vec::with_capacity(1024)));
         }
-        assert_eq!(spare.buffers.len(), MAX_BYTES / 1024);
-        spare.copy(Some(b"x"));
+        assert_eq!(spare.pool.borrow().buffers.len(), MAX_BYTES / 1024);
+        other.copy(Some(b"x"));
         assert_eq!(
-            spare.bytes,
+            spare.pool.borrow().bytes,
             MAX_BYTES - 1024,
             "a buffer taken out is no longer counted"
         );

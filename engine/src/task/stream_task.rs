@@ -63,7 +63,8 @@ pub struct StreamTask {
     /// Input partitions with records an earlier owner may have processed past its last
     /// commit, and the offset those end before (see [`StreamTask::replay_until`]).
     replay: Vec<(Arc<str>, i64)>,
-    /// Buffers of processed records for the bytes of the next consumed ones.
+    /// Buffers of processed records for the bytes of the next consumed ones (shared by a
+    /// stream thread's tasks, see [`StreamTask::share_spare_buffers`]).
     spare: SpareBuffers,
 }
 
@@ -273,6 +274,12 @@ impl StreamTask {
     /// when the task does not read `topic`.
     pub(crate) fn queue_of(&self, topic: &str) -> Option<usize> {
         self.queues.iter().position(|q| &*q.topic == topic)
+    }
+
+    /// Makes the task take the buffers for the records it is given from `spare`, and keep
+    /// those of the records it processed there: a stream thread's tasks share one set.
+    pub(crate) fn share_spare_buffers(&mut self, spare: SpareBuffers) {
+        self.spare = spare;
     }
 
     /// Queues a consumed record for input queue `queue` (from [`StreamTask::queue_of`]),

@@ -18,7 +18,7 @@ use crate::metrics::{Metrics, TaskMetricHandles};
 use crate::runtime::standby::StandbyControl;
 
 use super::restore_progress::{RestoreProgress, Standing};
-use crate::task::{StreamTask, TaskOptions};
+use crate::task::{SpareBuffers, StreamTask, TaskOptions};
 use crate::task_id::TaskId;
 use crate::topology::Topology;
 
@@ -39,6 +39,8 @@ pub(crate) struct TaskManager {
     sources: HashMap<String, u32>,
     /// Where the last consumed message went.
     route: Option<Route>,
+    /// The byte buffers the tasks copy consumed records into, shared by all of them.
+    spare: SpareBuffers,
     /// Tasks processing records.
     tasks: BTreeMap<TaskId, StreamTask>,
     /// Tasks restoring their stores; records that arrive for them wait in their queues.
@@ -103,6 +105,7 @@ impl TaskManager {
             reader,
             sources,
             route: None,
+            spare: SpareBuffers::default(),
             tasks: BTreeMap::new(),
             restoring: BTreeMap::new(),
             progress: RestoreProgress::new(format!("stream-thread-{index}")),
@@ -167,7 +170,7 @@ impl TaskManager {
             let built = storage.and_then(|storage| {
                 StreamTask::with_storage(&self.topology, storage, &self.options, collector)
             });
-            let task = match built {
+            let mut task = match built {
                 Ok(task) => task,
                 Err(error) => {
                     self.standbys.release(id);
@@ -175,6 +178,7 @@ impl TaskManager {
                     continue;
                 }
             };
+            task.share_spare_buffers(self.spare.clone());
             self.registry.host(id, task.queryable_stores());
             self.task_metrics.insert(id, self.metrics.task(id));
             self.metrics.restoring(1);
