@@ -253,3 +253,60 @@ fn changelog_records_wait_until_what_was_sent_before_them_is_delivered() {
     assert_eq!(admin.end_offsets(&changelog, 1).unwrap(), vec![1]);
     assert_eq!(collector.end_offset(&changelog, 0), Some(1));
 }
+
+#[test]
+fn held_changelog_records_go_out_once_what_was_sent_before_them_is_acknowledged() {
+    let app = support::unique("kio-release");
+    let config = support::config(&app);
+    let admin = TopicAdmin::new(&config).unwrap();
+    let (changelog, out) = (format!("{app}-changelog"), format!("{app}-out"));
+    admin.create_topic(&changelog, 1, &[]).unwrap();
+    admin.create_topic(&out, 1, &[]).unwrap();
+
+    let mut collector = KafkaCollector::new(&config).unwrap();
+    let mut sink = collector.changelog_sink();
+    for n in 0..3u8 {
+        collector
+            .send(OutgoingRecord {
+                topic: &out,
+                partition: 0,
+                key: Some(b"k"),
+                value: Some(&[n]),
+                timestamp: 0,
+                headers: &Vec::new(),
+            })
+            .unwrap();
+        sink.send(ChangelogRecord {
+            store: "counts",
+            topic: &changelog,
+            partition: 0,
+            key: b"k",
+            value: Some(&[n]),
+            timestamp: 0,
+        })
+        .unwrap();
+    }
+    // Without a flush: each release sends the changelog records whose earlier records
+    // are acknowledged, and the changelog is never ahead of the output.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        collector.release_acknowledged().unwrap();
+        // The output first: what the changelog holds was released before this read.
+        let written = admin.end_offsets(&out, 1).unwrap()[0];
+        let logged = admin.end_offsets(&changelog, 1).unwrap()[0];
+        assert!(
+            logged <= written,
+            "{logged} changelog records but {written} output records"
+        );
+        if logged == 3 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the held changelog records were not released: {logged} of 3 logged"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    collector.flush().unwrap();
+    assert_eq!(admin.end_offsets(&changelog, 1).unwrap(), vec![3]);
+}

@@ -11,6 +11,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use rdkafka::{ClientContext, Message, TopicPartitionList};
 use tributary_state::{ChangelogRecord, ChangelogSink, StateError};
 
+use super::acknowledged::Acknowledged;
 use super::client::{ClientRole, client_config};
 use super::kafka_error;
 use crate::config::StreamsConfig;
@@ -21,30 +22,46 @@ use crate::record::Headers;
 /// How long a flush sleeps when no delivery report is in: the most it adds to a commit.
 const FLUSH_WAIT: Duration = Duration::from_micros(200);
 
+/// The number a record not tracked by [`Acknowledged`] is sent with.
+const UNNUMBERED: usize = usize::MAX;
+
 /// Tracks what the brokers acknowledged: the offset after the last delivered record of each
-/// partition, and the first delivery failure. librdkafka requires a producer's context to
-/// be shareable across threads, hence the locks; they are only taken by the stream thread
-/// that owns the producer (delivery reports are served inside its `poll`).
+/// partition, how far every record sent is acknowledged, and the first delivery failure.
+/// librdkafka requires a producer's context to be shareable across threads, hence the
+/// locks; they are only taken by the stream thread that owns the producer (delivery reports
+/// are served inside its `poll`).
 #[derive(Default)]
 pub struct DeliveryTracker {
+    delivered: Mutex<Delivered>,
+    failure: Mutex<Option<KafkaFailure>>,
+}
+
+#[derive(Default)]
+struct Delivered {
     /// Topic → the offset after the last delivered record, by partition (`None`: nothing
     /// delivered). Looked up by `&str`, so a delivery report allocates nothing.
-    delivered: Mutex<HashMap<String, Vec<Option<i64>>>>,
-    failure: Mutex<Option<KafkaFailure>>,
+    ends: HashMap<String, Vec<Option<i64>>>,
+    /// The records acknowledged, by the number each was sent with.
+    acknowledged: Acknowledged,
 }
 
 impl ClientContext for DeliveryTracker {}
 
 impl ProducerContext for DeliveryTracker {
-    type DeliveryOpaque = ();
+    /// The number the record was sent with (see [`KafkaCollector::next_sequence`]).
+    type DeliveryOpaque = usize;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+    fn delivery(&self, result: &DeliveryResult<'_>, sequence: usize) {
         match result {
             Ok(message) => {
                 let mut delivered = self.delivered.lock().unwrap_or_else(|p| p.into_inner());
-                let partitions = match delivered.get_mut(message.topic()) {
+                if sequence != UNNUMBERED {
+                    delivered.acknowledged.acknowledge(sequence as u64);
+                }
+                let ends = &mut delivered.ends;
+                let partitions = match ends.get_mut(message.topic()) {
                     Some(partitions) => partitions,
-                    None => delivered.entry(message.topic().to_owned()).or_default(),
+                    None => ends.entry(message.topic().to_owned()).or_default(),
                 };
                 let index = message.partition().max(0) as usize;
                 if partitions.len() <= index {
@@ -80,6 +97,9 @@ struct HeldChangelog {
 }
 
 struct HeldRecord {
+    /// The number the next record sent would have had when this one was held: every record
+    /// numbered below it was sent before it.
+    after: u64,
     topic: usize,
     partition: i32,
     key: Vec<u8>,
@@ -105,8 +125,8 @@ const HELD_CHANGELOG_LIMIT: usize = 20_000;
 /// with everything else or not at all.
 ///
 /// Under at-least-once, changelog records are held back and sent only once every record sent before them (to
-/// sinks and repartition topics) is acknowledged: at each flush, or earlier when many are
-/// held. A changelog is then never ahead of what its task wrote downstream, so that after a
+/// sinks and repartition topics) is acknowledged: as soon as that is so (see
+/// [`KafkaCollector::release_acknowledged`]), at each flush, or when many are held. A changelog is then never ahead of what its task wrote downstream, so that after a
 /// crash, a store restored to the end of its changelog and records processed again produce
 /// the same downstream records rather than lose some. Without this, a table regrouped by
 /// a new key could keep a row under its old key forever: the old key's retraction lost in
@@ -115,6 +135,8 @@ const HELD_CHANGELOG_LIMIT: usize = 20_000;
 pub struct KafkaCollector {
     producer: Shared,
     held: Rc<RefCell<HeldChangelog>>,
+    /// How many records were sent: the number the next one is sent with.
+    sent: Rc<Cell<u64>>,
     flush_timeout: Duration,
     /// Under exactly-once: whether a transaction is open.
     transaction: Option<Rc<Cell<bool>>>,
@@ -144,6 +166,7 @@ impl KafkaCollector {
         Ok(Self {
             producer: Arc::new(producer),
             held: Rc::default(),
+            sent: Rc::default(),
             flush_timeout: Duration::from_secs(60),
             transaction: transactional_id.map(|_| Rc::default()),
         })
@@ -309,14 +332,100 @@ impl KafkaCollector {
         self.take_failure()
     }
 
+    /// The number the next record is sent with; counts it as sent. A transactional
+    /// producer's records are not numbered ([`UNNUMBERED`]): it holds no changelog records
+    /// back, and the records of an aborted transaction are never acknowledged.
+    fn next_sequence(&self) -> usize {
+        if self.is_transactional() {
+            return UNNUMBERED;
+        }
+        let sequence = self.sent.get();
+        self.sent.set(sequence + 1);
+        sequence as usize
+    }
+
+    /// Sends one record, numbered as the next one (see [`DeliveryTracker`]), waiting for
+    /// room while librdkafka's queue is full.
+    fn produce(
+        &self,
+        topic: &str,
+        partition: i32,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        timestamp: i64,
+        headers: Option<OwnedHeaders>,
+    ) -> Result<(), KafkaFailure> {
+        let mut record: BaseRecord<'_, [u8], [u8], usize> =
+            BaseRecord::with_opaque_to(topic, self.next_sequence())
+                .partition(partition)
+                .timestamp(timestamp);
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        if let Some(value) = value {
+            record = record.payload(value);
+        }
+        if let Some(headers) = headers {
+            record = record.headers(headers);
+        }
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => {
+                    self.producer.poll(Duration::ZERO);
+                    return Ok(());
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                    record = returned;
+                    self.producer.poll(Duration::from_millis(10));
+                }
+                Err((error, _)) => return Err(KafkaFailure::from(&error)),
+            }
+        }
+    }
+
     /// Waits for everything sent so far, then sends the held changelog records.
     fn release_changelog(&self) -> Result<(), StreamsError> {
         self.flush_producer()?;
         let held = std::mem::take(&mut *self.held.borrow_mut());
-        for r in held.records {
-            let topic = &held.topics[r.topic];
-            send(
-                &self.producer,
+        self.send_held(&held.topics, held.records)
+    }
+
+    /// Sends the held changelog records whose earlier records are all acknowledged, without
+    /// waiting for any: a stream thread calls this after each round of processing, so that
+    /// changelog records go out a broker round trip after the records before them rather
+    /// than all at the next commit — a commit then waits for fewer acknowledgements, and
+    /// the records sent right after it do not queue behind a burst of changelog records.
+    ///
+    /// # Errors
+    /// When a released record cannot be handed to the producer.
+    pub fn release_acknowledged(&self) -> Result<(), StreamsError> {
+        if self.held.borrow().records.is_empty() {
+            return Ok(());
+        }
+        self.producer.poll(Duration::ZERO);
+        let acknowledged = self
+            .producer
+            .context()
+            .delivered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .acknowledged
+            .all_before();
+        let released: Vec<HeldRecord> = {
+            let mut held = self.held.borrow_mut();
+            let ready = held.records.partition_point(|r| r.after <= acknowledged);
+            held.records.drain(..ready).collect()
+        };
+        // Sending takes nothing held: the topics stay borrowed meanwhile.
+        let held = self.held.borrow();
+        self.send_held(&held.topics, released)
+    }
+
+    /// Sends held changelog records (whose topics are indexes into `topics`).
+    fn send_held(&self, topics: &[String], records: Vec<HeldRecord>) -> Result<(), StreamsError> {
+        for r in records {
+            let topic = &topics[r.topic];
+            self.produce(
                 topic,
                 r.partition,
                 Some(&r.key),
@@ -330,43 +439,6 @@ impl KafkaCollector {
             })?;
         }
         Ok(())
-    }
-}
-
-/// Sends one record, waiting for room while librdkafka's queue is full.
-fn send(
-    producer: &Shared,
-    topic: &str,
-    partition: i32,
-    key: Option<&[u8]>,
-    value: Option<&[u8]>,
-    timestamp: i64,
-    headers: Option<OwnedHeaders>,
-) -> Result<(), KafkaFailure> {
-    let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic)
-        .partition(partition)
-        .timestamp(timestamp);
-    if let Some(key) = key {
-        record = record.key(key);
-    }
-    if let Some(value) = value {
-        record = record.payload(value);
-    }
-    if let Some(headers) = headers {
-        record = record.headers(headers);
-    }
-    loop {
-        match producer.send(record) {
-            Ok(()) => {
-                producer.poll(Duration::ZERO);
-                return Ok(());
-            }
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
-                record = returned;
-                producer.poll(Duration::from_millis(10));
-            }
-            Err((error, _)) => return Err(KafkaFailure::from(&error)),
-        }
     }
 }
 
@@ -388,8 +460,7 @@ impl RecordCollector for KafkaCollector {
     fn send(&mut self, r: OutgoingRecord<'_>) -> Result<(), StreamsError> {
         self.begin()
             .map_err(|e| StreamsError::kafka("begin a transaction", e))?;
-        send(
-            &self.producer,
+        self.produce(
             r.topic,
             r.partition,
             r.key,
@@ -416,6 +487,7 @@ impl RecordCollector for KafkaCollector {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         delivered
+            .ends
             .get(topic)
             .and_then(|partitions| partitions.get(usize::try_from(partition).ok()?).copied())
             .flatten()
@@ -435,16 +507,16 @@ impl ChangelogSink for KafkaCollector {
         };
         if self.is_transactional() {
             self.begin().map_err(|e| failed(e.to_string()))?;
-            return send(
-                &self.producer,
-                r.topic,
-                r.partition,
-                Some(r.key),
-                r.value,
-                r.timestamp,
-                None,
-            )
-            .map_err(|e| failed(e.to_string()));
+            return self
+                .produce(
+                    r.topic,
+                    r.partition,
+                    Some(r.key),
+                    r.value,
+                    r.timestamp,
+                    None,
+                )
+                .map_err(|e| failed(e.to_string()));
         }
         let full = {
             let mut held = self.held.borrow_mut();
@@ -456,6 +528,7 @@ impl ChangelogSink for KafkaCollector {
                 }
             };
             held.records.push(HeldRecord {
+                after: self.sent.get(),
                 topic,
                 partition: r.partition,
                 key: r.key.to_vec(),

@@ -2,6 +2,7 @@
 //! producer-backed [`KafkaCollector`] tasks write through, and the consumer-backed
 //! [`KafkaChangelogReader`] that restores stores.
 
+mod acknowledged;
 mod admin;
 mod client;
 mod collector;

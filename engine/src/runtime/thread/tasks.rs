@@ -285,7 +285,8 @@ impl TaskManager {
         Ok(())
     }
 
-    /// Processes every record the tasks have buffered, then runs wall-clock punctuation.
+    /// Processes every record the tasks have buffered, then runs wall-clock punctuation,
+    /// then sends the changelog records whose earlier records are all acknowledged.
     /// Draining the buffers each round keeps partitions from being paused while their tasks
     /// keep up (see [`super::backpressure`]).
     pub(crate) fn process(&mut self) -> Result<usize, StreamsError> {
@@ -303,6 +304,7 @@ impl TaskManager {
             done += processed;
             task.punctuate_wall_clock(now)?;
         }
+        self.collector.release_acknowledged()?;
         Ok(done)
     }
 
