@@ -357,16 +357,25 @@ fn either_worker_answers_every_key_and_scans_cover_both_in_order() {
                 .iter()
                 .filter_map(Value::as_i64),
         );
-        let metrics =
-            String::from_utf8(http::get(&format!("http://{address}/metrics"), &[]).body).unwrap();
-        for metric in [
-            "tributary_task_records_processed_total",
-            "tributary_commit_seconds",
-            "tributary_store_entries",
-            "tributary_http_requests_total",
-            "tributary_consumer_lag_records",
-        ] {
-            assert!(metrics.contains(metric), "{metric} missing:\n{metrics}");
+        // Consumer lag comes with librdkafka's statistics, every 5 s: the first may not have
+        // come yet.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let metrics =
+                String::from_utf8(http::get(&format!("http://{address}/metrics"), &[]).body)
+                    .unwrap();
+            let missing = [
+                "tributary_task_records_processed_total",
+                "tributary_commit_seconds",
+                "tributary_store_entries",
+                "tributary_http_requests_total",
+                "tributary_consumer_lag_records",
+            ]
+            .into_iter()
+            .find(|metric| !metrics.contains(metric));
+            let Some(metric) = missing else { break };
+            assert!(Instant::now() < deadline, "{metric} missing:\n{metrics}");
+            std::thread::sleep(Duration::from_millis(200));
         }
         assert_eq!(
             http::get(&format!("http://{address}/health/ready"), &[]).status,
