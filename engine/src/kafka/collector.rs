@@ -124,9 +124,10 @@ const HELD_CHANGELOG_LIMIT: usize = 20_000;
 /// Changelog records then go out at once: the transaction makes them visible together
 /// with everything else or not at all.
 ///
-/// Under at-least-once, changelog records are held back and sent only once every record sent before them (to
-/// sinks and repartition topics) is acknowledged: as soon as that is so (see
-/// [`KafkaCollector::release_acknowledged`]), at each flush, or when many are held. A changelog is then never ahead of what its task wrote downstream, so that after a
+/// Under at-least-once, changelog records are held back and sent only once every record
+/// sent before them (to sinks and repartition topics) is acknowledged: as soon as that is
+/// so (see [`KafkaCollector::release_acknowledged`]), at each flush, or when many are held.
+/// A changelog is then never ahead of what its task wrote downstream, so that after a
 /// crash, a store restored to the end of its changelog and records processed again produce
 /// the same downstream records rather than lose some. Without this, a table regrouped by
 /// a new key could keep a row under its old key forever: the old key's retraction lost in
