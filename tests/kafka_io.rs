@@ -213,36 +213,47 @@ fn a_task_restores_its_store_from_the_changelog_on_the_broker() {
     assert_eq!(support::counts(&task, "counts"), want);
 }
 
-#[test]
-fn changelog_records_wait_until_what_was_sent_before_them_is_delivered() {
-    let app = support::unique("kio-held");
+/// A collector on a fresh application with a one-partition changelog and output topic:
+/// (collector, admin, changelog, output).
+fn collector_with_topics(prefix: &str) -> (KafkaCollector, TopicAdmin, String, String) {
+    let app = support::unique(prefix);
     let config = support::config(&app);
     let admin = TopicAdmin::new(&config).unwrap();
     let (changelog, out) = (format!("{app}-changelog"), format!("{app}-out"));
     admin.create_topic(&changelog, 1, &[]).unwrap();
     admin.create_topic(&out, 1, &[]).unwrap();
+    (KafkaCollector::new(&config).unwrap(), admin, changelog, out)
+}
 
-    let mut collector = KafkaCollector::new(&config).unwrap();
+/// Sends `value` to `out`, then logs it to `changelog` through `collector`'s changelog sink.
+fn send_then_log(collector: &mut KafkaCollector, out: &str, changelog: &str, value: &[u8]) {
     collector
         .send(OutgoingRecord {
-            topic: &out,
+            topic: out,
             partition: 0,
             key: Some(b"k"),
-            value: Some(b"downstream"),
+            value: Some(value),
             timestamp: 0,
             headers: &Vec::new(),
         })
         .unwrap();
-    let mut sink = collector.changelog_sink();
-    sink.send(ChangelogRecord {
-        store: "counts",
-        topic: &changelog,
-        partition: 0,
-        key: b"k",
-        value: Some(b"state"),
-        timestamp: 0,
-    })
-    .unwrap();
+    collector
+        .changelog_sink()
+        .send(ChangelogRecord {
+            store: "counts",
+            topic: changelog,
+            partition: 0,
+            key: b"k",
+            value: Some(value),
+            timestamp: 0,
+        })
+        .unwrap();
+}
+
+#[test]
+fn changelog_records_wait_until_what_was_sent_before_them_is_delivered() {
+    let (mut collector, admin, changelog, out) = collector_with_topics("kio-held");
+    send_then_log(&mut collector, &out, &changelog, b"downstream");
     assert_eq!(
         admin.end_offsets(&changelog, 1).unwrap(),
         vec![0],
@@ -256,35 +267,9 @@ fn changelog_records_wait_until_what_was_sent_before_them_is_delivered() {
 
 #[test]
 fn held_changelog_records_go_out_once_what_was_sent_before_them_is_acknowledged() {
-    let app = support::unique("kio-release");
-    let config = support::config(&app);
-    let admin = TopicAdmin::new(&config).unwrap();
-    let (changelog, out) = (format!("{app}-changelog"), format!("{app}-out"));
-    admin.create_topic(&changelog, 1, &[]).unwrap();
-    admin.create_topic(&out, 1, &[]).unwrap();
-
-    let mut collector = KafkaCollector::new(&config).unwrap();
-    let mut sink = collector.changelog_sink();
+    let (mut collector, admin, changelog, out) = collector_with_topics("kio-release");
     for n in 0..3u8 {
-        collector
-            .send(OutgoingRecord {
-                topic: &out,
-                partition: 0,
-                key: Some(b"k"),
-                value: Some(&[n]),
-                timestamp: 0,
-                headers: &Vec::new(),
-            })
-            .unwrap();
-        sink.send(ChangelogRecord {
-            store: "counts",
-            topic: &changelog,
-            partition: 0,
-            key: b"k",
-            value: Some(&[n]),
-            timestamp: 0,
-        })
-        .unwrap();
+        send_then_log(&mut collector, &out, &changelog, &[n]);
     }
     // Without a flush: each release sends the changelog records whose earlier records
     // are acknowledged, and the changelog is never ahead of the output.
