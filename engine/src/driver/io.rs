@@ -117,10 +117,11 @@ impl<K, V> TestOutputTopic<K, V> {
         let &(partition, offset) = log.order.get(self.read.get())?;
         self.read.set(self.read.get() + 1);
         let raw = &log.partitions[partition as usize][offset];
+        // The topic's name is copied only for a record that fails.
+        let topic = self.topic.as_str();
         let error = |part| {
-            let topic = self.topic.clone();
             move |source| StreamsError::Deserialization {
-                topic,
+                topic: topic.to_owned(),
                 partition,
                 offset: offset as i64,
                 part,
