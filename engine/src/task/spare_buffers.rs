@@ -16,19 +16,41 @@ const MAX_CAPACITY: usize = 4096;
 /// [`MAX_CAPACITY`] bytes each are kept, [`MAX_BYTES`] in all. Clones share the buffers: a
 /// stream thread's tasks share one set, so that the memory kept does not grow with the
 /// number of tasks.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub(crate) struct SpareBuffers {
     pool: Rc<RefCell<Pool>>,
 }
 
-#[derive(Default)]
 struct Pool {
     buffers: Vec<Vec<u8>>,
     /// The capacity of `buffers`, in bytes.
     bytes: usize,
+    /// The most `bytes` may reach.
+    limit: usize,
 }
 
 impl SpareBuffers {
+    /// Buffers for a stream thread's tasks, kept up to [`MAX_BYTES`].
+    pub(crate) fn new() -> Self {
+        Self::with_limit(MAX_BYTES)
+    }
+
+    /// Buffers that keep nothing: for a task given owned records (the test driver's), which
+    /// never copies into them.
+    pub(crate) fn none() -> Self {
+        Self::with_limit(0)
+    }
+
+    fn with_limit(limit: usize) -> Self {
+        Self {
+            pool: Rc::new(RefCell::new(Pool {
+                buffers: Vec::new(),
+                bytes: 0,
+                limit,
+            })),
+        }
+    }
+
     /// A copy of `bytes`, in a spare buffer when there is one.
     pub(crate) fn copy(&self, bytes: Option<&[u8]>) -> Option<Vec<u8>> {
         let bytes = bytes?;
@@ -50,7 +72,7 @@ impl SpareBuffers {
         let mut pool = self.pool.borrow_mut();
         if let Some(buffer) = buffer
             && buffer.capacity() <= MAX_CAPACITY
-            && pool.bytes + buffer.capacity() <= MAX_BYTES
+            && pool.bytes + buffer.capacity() <= pool.limit
         {
             pool.bytes += buffer.capacity();
             pool.buffers.push(buffer);
@@ -64,7 +86,7 @@ mod tests {
 
     #[test]
     fn a_copy_reuses_a_kept_buffer_and_holds_exactly_the_bytes() {
-        let spare = SpareBuffers::default();
+        let spare = SpareBuffers::new();
         let kept = b"a longer value than the next".to_vec();
         let address = kept.as_ptr();
         spare.keep(Some(kept));
@@ -76,7 +98,7 @@ mod tests {
 
     #[test]
     fn large_buffers_and_buffers_past_the_limit_are_not_kept() {
-        let spare = SpareBuffers::default();
+        let spare = SpareBuffers::new();
         spare.keep(Some(Vec::with_capacity(MAX_CAPACITY + 1)));
         assert!(spare.pool.borrow().buffers.is_empty());
         // A clone shares the buffers and their limit.
@@ -92,5 +114,13 @@ mod tests {
             MAX_BYTES - 1024,
             "a buffer taken out is no longer counted"
         );
+    }
+
+    #[test]
+    fn buffers_that_keep_nothing_still_copy() {
+        let spare = SpareBuffers::none();
+        spare.keep(Some(b"kept?".to_vec()));
+        assert!(spare.pool.borrow().buffers.is_empty());
+        assert_eq!(spare.copy(Some(b"v")), Some(b"v".to_vec()));
     }
 }

@@ -63,8 +63,8 @@ pub struct StreamTask {
     /// Input partitions with records an earlier owner may have processed past its last
     /// commit, and the offset those end before (see [`StreamTask::replay_until`]).
     replay: Vec<(Arc<str>, i64)>,
-    /// Buffers of processed records for the bytes of the next consumed ones (shared by a
-    /// stream thread's tasks, see [`StreamTask::share_spare_buffers`]).
+    /// Buffers of processed records for the bytes of the next consumed ones: shared by a
+    /// stream thread's tasks (see [`StreamTask::share_spare_buffers`]); none kept until then.
     spare: SpareBuffers,
 }
 
@@ -199,7 +199,7 @@ impl StreamTask {
             initialized: false,
             exactly_once: options.exactly_once,
             replay: Vec::new(),
-            spare: SpareBuffers::default(),
+            spare: SpareBuffers::none(),
         })
     }
 

@@ -105,7 +105,7 @@ impl TaskManager {
             reader,
             sources,
             route: None,
-            spare: SpareBuffers::default(),
+            spare: SpareBuffers::new(),
             tasks: BTreeMap::new(),
             restoring: BTreeMap::new(),
             progress: RestoreProgress::new(format!("stream-thread-{index}")),
