@@ -1,5 +1,4 @@
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -9,6 +8,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{ClientContext, Message, TopicPartitionList};
+use rustc_hash::FxHashMap;
 use tributary_state::{ChangelogRecord, ChangelogSink, StateError};
 
 use super::acknowledged::Acknowledged;
@@ -39,8 +39,9 @@ pub struct DeliveryTracker {
 #[derive(Default)]
 struct Delivered {
     /// Topic → the offset after the last delivered record, by partition (`None`: nothing
-    /// delivered). Looked up by `&str`, so a delivery report allocates nothing.
-    ends: HashMap<String, Vec<Option<i64>>>,
+    /// delivered). Looked up by `&str`, so a delivery report allocates nothing; hashed with
+    /// FxHash, as every record's report looks its topic up.
+    ends: FxHashMap<String, Vec<Option<i64>>>,
     /// The records acknowledged, by the number each was sent with.
     acknowledged: Acknowledged,
 }
@@ -110,6 +111,13 @@ struct HeldRecord {
 /// How long an abort may take before the producer is given up.
 const ABORT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How many records are sent between two polls of the producer for delivery reports (one
+/// report covers a batch of records). A poll costs a few clock reads and a queue lock —
+/// more than a send, when done after every one; a stream thread also polls after each
+/// round of processing ([`KafkaCollector::release_acknowledged`]), and a flush until every
+/// record is acknowledged.
+const SENDS_PER_POLL: u64 = 64;
+
 /// How many changelog records are held before they are released without waiting for a
 /// commit.
 const HELD_CHANGELOG_LIMIT: usize = 20_000;
@@ -136,7 +144,8 @@ const HELD_CHANGELOG_LIMIT: usize = 20_000;
 pub struct KafkaCollector {
     producer: Shared,
     held: Rc<RefCell<HeldChangelog>>,
-    /// How many records were sent: the number the next one is sent with.
+    /// How many records were sent (under at-least-once, the number the next one is sent
+    /// with).
     sent: Rc<Cell<u64>>,
     flush_timeout: Duration,
     /// Under exactly-once: whether a transaction is open.
@@ -337,11 +346,11 @@ impl KafkaCollector {
     /// producer's records are not numbered ([`UNNUMBERED`]): it holds no changelog records
     /// back, and the records of an aborted transaction are never acknowledged.
     fn next_sequence(&self) -> usize {
+        let sequence = self.sent.get();
+        self.sent.set(sequence + 1);
         if self.is_transactional() {
             return UNNUMBERED;
         }
-        let sequence = self.sent.get();
-        self.sent.set(sequence + 1);
         sequence as usize
     }
 
@@ -372,7 +381,9 @@ impl KafkaCollector {
         loop {
             match self.producer.send(record) {
                 Ok(()) => {
-                    self.producer.poll(Duration::ZERO);
+                    if self.sent.get().is_multiple_of(SENDS_PER_POLL) {
+                        self.producer.poll(Duration::ZERO);
+                    }
                     return Ok(());
                 }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
@@ -391,8 +402,8 @@ impl KafkaCollector {
         self.send_held(&held.topics, held.records)
     }
 
-    /// Sends the held changelog records whose earlier records are all acknowledged, without
-    /// waiting for any: a stream thread calls this after each round of processing, so that
+    /// Serves the delivery reports in, then sends the held changelog records whose earlier
+    /// records are all acknowledged, without waiting for any: a stream thread calls this after each round of processing, so that
     /// changelog records go out a broker round trip after the records before them rather
     /// than all at the next commit — a commit then waits for fewer acknowledgements, and
     /// the records sent right after it do not queue behind a burst of changelog records.
@@ -400,10 +411,10 @@ impl KafkaCollector {
     /// # Errors
     /// When a released record cannot be handed to the producer.
     pub fn release_acknowledged(&self) -> Result<(), StreamsError> {
+        self.producer.poll(Duration::ZERO);
         if self.held.borrow().records.is_empty() {
             return Ok(());
         }
-        self.producer.poll(Duration::ZERO);
         let acknowledged = self
             .producer
             .context()
