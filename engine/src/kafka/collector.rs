@@ -309,14 +309,9 @@ impl KafkaCollector {
         // that spinning took the CPU the broker needed to send them.
         let deadline = Instant::now() + self.flush_timeout;
         loop {
-            let in_flight = self.producer.in_flight_count();
+            let in_flight = self.serve_delivery_reports();
             if in_flight == 0 {
                 break;
-            }
-            // Without a timeout, a poll serves at most one report (a batch of records).
-            self.producer.poll(Duration::ZERO);
-            if self.producer.in_flight_count() < in_flight {
-                continue;
             }
             // A fenced (or otherwise fatally failed) producer delivers nothing more.
             if let Some((code, reason)) = self.producer.client().fatal_error() {
@@ -340,6 +335,22 @@ impl KafkaCollector {
             std::thread::sleep(FLUSH_WAIT);
         }
         self.take_failure()
+    }
+
+    /// Serves the delivery reports that are in, without waiting for more; returns how many
+    /// records are still in flight.
+    fn serve_delivery_reports(&self) -> i32 {
+        let mut in_flight = self.producer.in_flight_count();
+        while in_flight > 0 {
+            // Without a timeout, a poll serves at most one report (a batch of records).
+            self.producer.poll(Duration::ZERO);
+            let left = self.producer.in_flight_count();
+            if left == in_flight {
+                break;
+            }
+            in_flight = left;
+        }
+        in_flight
     }
 
     /// The number the next record is sent with; counts it as sent. A transactional
@@ -411,7 +422,7 @@ impl KafkaCollector {
     /// # Errors
     /// When a released record cannot be handed to the producer.
     pub fn release_acknowledged(&self) -> Result<(), StreamsError> {
-        self.producer.poll(Duration::ZERO);
+        self.serve_delivery_reports();
         if self.held.borrow().records.is_empty() {
             return Ok(());
         }
