@@ -82,6 +82,16 @@ impl std::fmt::Debug for RecordCache {
     }
 }
 
+/// Why an entry leaves the cache.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Leaving {
+    /// Evicted for room: the store below holds it (a window's record key then no longer
+    /// has all its windows cached).
+    Evicted,
+    /// Dropped: deleted, expired, or forgotten.
+    Dropped,
+}
+
 fn charge(key: &[u8], entry: &CacheEntry) -> usize {
     ENTRY_OVERHEAD
         + key.len()
@@ -182,7 +192,7 @@ impl RecordCache {
                     // would change nothing below the cache nor go downstream (see
                     // `CacheEntry::deletes_nothing`), so the entry leaves now rather than
                     // taking room and lookups until the flush.
-                    self.take_out(at);
+                    self.take_out(at, Leaving::Dropped);
                     self.dirty -= 1;
                     return Ok(self.bytes > self.max_bytes);
                 }
@@ -215,11 +225,8 @@ impl RecordCache {
             let Some(at) = self.slots.oldest() else {
                 break;
             };
-            let slot = self.take_out(at);
             // The store holds the window now, or holds it still (a clean one).
-            if let Some(grouped) = &mut self.by_record_key {
-                grouped.unmark_window(&slot.key);
-            }
+            let slot = self.take_out(at, Leaving::Evicted);
             if slot.dirty {
                 self.dirty -= 1;
                 out.push((slot.key, slot.entry));
@@ -237,7 +244,7 @@ impl RecordCache {
         while let Some(at) = self.slots.clean_oldest_dirty() {
             let slot = self.slots.get_mut(at);
             if slot.entry.value.is_none() {
-                let slot = self.take_out(at);
+                let slot = self.take_out(at, Leaving::Dropped);
                 out.push((slot.key, slot.entry));
                 continue;
             }
@@ -259,7 +266,7 @@ impl RecordCache {
     /// restore).
     pub fn forget_clean(&mut self) {
         for at in self.slots.clean() {
-            self.take_out(at);
+            self.take_out(at, Leaving::Dropped);
         }
         if let Some(grouped) = &mut self.by_record_key {
             grouped.unmark_all();
@@ -280,16 +287,16 @@ impl RecordCache {
             if !expired {
                 break;
             }
-            self.take_out(at);
+            self.take_out(at, Leaving::Dropped);
             dropped += 1;
         }
         dropped
     }
 
     /// Takes the slot at `at` out of the slab, the indexes and the bytes charged.
-    fn take_out(&mut self, at: usize) -> Slot {
+    fn take_out(&mut self, at: usize, leaving: Leaving) -> Slot {
         let slot = self.slots.remove(at);
-        self.index_remove(&slot.key, at);
+        self.index_remove(&slot.key, at, leaving);
         self.bytes -= charge(&slot.key, &slot.entry);
         slot
     }
@@ -311,12 +318,12 @@ impl RecordCache {
         self.index.insert(hash, at, &self.slots);
     }
 
-    fn index_remove(&mut self, key: &[u8], at: usize) {
+    fn index_remove(&mut self, key: &[u8], at: usize, leaving: Leaving) {
         if let Some(ordered) = &mut self.ordered {
             ordered.remove(key);
         }
         if let Some(by_record_key) = &mut self.by_record_key {
-            by_record_key.remove(key, at);
+            by_record_key.remove(key, at, leaving == Leaving::Evicted);
         }
         self.index.remove(key, at);
     }

@@ -70,14 +70,18 @@ impl WindowsByRecordKey {
         }
     }
 
-    /// Removes the window key `key`, cached at `at`.
-    pub(super) fn remove(&mut self, key: &[u8], at: usize) {
+    /// Removes the window key `key`, cached at `at`. An `evicted` window is still in the
+    /// store, so its record key's windows are no longer all cached: the key is unmarked.
+    pub(super) fn remove(&mut self, key: &[u8], at: usize, evicted: bool) {
         let Some(record_key) = record_key_of(key, self.suffix) else {
             return;
         };
         let Some(group) = self.groups.get_mut(record_key) else {
             return;
         };
+        if evicted {
+            group.complete = false;
+        }
         let had = group.slots.len();
         group.slots.retain(|&s| s != at);
         if had > 0 && group.slots.is_empty() {
@@ -123,15 +127,6 @@ impl WindowsByRecordKey {
         self.empty += 1;
     }
 
-    /// Unmarks the record key of the window key `window_key`, which the cache evicts.
-    pub(super) fn unmark_window(&mut self, window_key: &[u8]) {
-        if let Some(group) =
-            record_key_of(window_key, self.suffix).and_then(|k| self.groups.get_mut(k))
-        {
-            group.complete = false;
-        }
-    }
-
     /// Unmarks every record key.
     pub(super) fn unmark_all(&mut self) {
         for group in self.groups.values_mut() {
@@ -157,16 +152,16 @@ mod tests {
             grouped.insert(&window(key, 0), at);
         }
         grouped.mark_complete(b"a");
-        grouped.remove(&window("a", 0), 0);
+        grouped.remove(&window("a", 0), 0, false);
         assert_eq!(grouped.groups.len(), 4, "one empty group of four stays");
         assert_eq!(grouped.slots(b"a"), &[] as &[usize]);
         assert!(grouped.is_complete(b"a"));
         grouped.insert(&window("a", 60), 4);
         assert_eq!(grouped.slots(b"a"), &[4]);
-        grouped.remove(&window("b", 0), 1);
-        grouped.remove(&window("c", 0), 2);
+        grouped.remove(&window("b", 0), 1, false);
+        grouped.remove(&window("c", 0), 2, false);
         assert_eq!(grouped.groups.len(), 4, "two empty groups of four stay");
-        grouped.remove(&window("d", 0), 3);
+        grouped.remove(&window("d", 0), 3, false);
         assert_eq!(grouped.groups.len(), 1, "three of four empty: they go");
         assert_eq!(grouped.slots(b"a"), &[4]);
         assert!(grouped.is_complete(b"a"));
@@ -180,6 +175,7 @@ mod tests {
         let mut grouped = WindowsByRecordKey::new(8, std::iter::empty());
         grouped.insert(&window("a", 0), 0);
         grouped.insert(&window("b", 0), 1);
+        grouped.insert(&window("b", 60), 2);
         grouped.mark_complete(b"a");
         grouped.mark_complete(b"b");
         grouped.mark_complete(b"c");
@@ -188,8 +184,10 @@ mod tests {
                 .iter()
                 .all(|k| grouped.is_complete(k.as_bytes()))
         );
-        grouped.unmark_window(&window("a", 0));
-        assert!(!grouped.is_complete(b"a"));
+        grouped.remove(&window("b", 0), 1, false);
+        assert!(grouped.is_complete(b"b"), "a window removed keeps the mark");
+        grouped.remove(&window("a", 0), 0, true);
+        assert!(!grouped.is_complete(b"a"), "a window evicted unmarks");
         assert!(grouped.is_complete(b"b"));
         grouped.unmark_all();
         assert!(!grouped.is_complete(b"b") && !grouped.is_complete(b"c"));
