@@ -413,11 +413,12 @@ impl KafkaCollector {
         self.send_held(&held.topics, held.records)
     }
 
-    /// Serves the delivery reports in, then sends the held changelog records whose earlier
-    /// records are all acknowledged, without waiting for any: a stream thread calls this after each round of processing, so that
-    /// changelog records go out a broker round trip after the records before them rather
-    /// than all at the next commit — a commit then waits for fewer acknowledgements, and
-    /// the records sent right after it do not queue behind a burst of changelog records.
+    /// Serves the delivery reports that are in, then sends the held changelog records whose
+    /// earlier records are all acknowledged, without waiting for any: a stream thread calls
+    /// this after each round of processing, so that changelog records go out a broker round
+    /// trip after the records before them rather than all at the next commit — a commit
+    /// then waits for fewer acknowledgements, and the records sent right after it do not
+    /// queue behind a burst of changelog records.
     ///
     /// # Errors
     /// When a released record cannot be handed to the producer.
