@@ -2,6 +2,7 @@
 //! latest value per key is written to the store, logged, and forwarded downstream, and keeps
 //! the values it has flushed or read so that the next read of a key skips the store.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::rc::Rc;
@@ -66,6 +67,10 @@ pub struct RecordCache {
     /// mark, as `ordered`.
     by_record_key: Option<WindowsByRecordKey>,
     slots: Slots,
+    /// The slot the last lookup found: an aggregation reads a key and then writes it, and
+    /// the write finds the key's slot here instead of in the index (whose probe is a
+    /// likely miss in the processor's caches). Checked against the slot's key before use.
+    last_found: Cell<usize>,
     dirty: usize,
     bytes: usize,
     max_bytes: usize,
@@ -108,6 +113,7 @@ impl RecordCache {
             ordered: None,
             by_record_key: None,
             slots: Slots::new(),
+            last_found: Cell::new(usize::MAX),
             dirty: 0,
             bytes: 0,
             max_bytes,
@@ -168,8 +174,14 @@ impl RecordCache {
         timestamp: i64,
         old: impl FnOnce() -> Result<Option<Vec<u8>>, E>,
     ) -> Result<bool, E> {
-        let hash = key_index::hash(key);
-        match self.index.find(hash, key, &self.slots) {
+        let (found, hash) = match self.last_found_for(key) {
+            Some(at) => (Some(at), None),
+            None => {
+                let hash = key_index::hash(key);
+                (self.index.find(hash, key, &self.slots), Some(hash))
+            }
+        };
+        match found {
             Some(at) => {
                 let slot = self.slots.get_mut(at);
                 let before = charge(key, &slot.entry);
@@ -210,6 +222,8 @@ impl RecordCache {
                 };
                 self.bytes += charge(key, &entry);
                 let at = self.slots.insert(Slot::new(key.into(), entry, true));
+                // Not found: the key was hashed for the index's probe.
+                let hash = hash.unwrap_or_else(|| key_index::hash(key));
                 self.index_insert(hash, at);
                 self.dirty += 1;
             }
@@ -301,9 +315,25 @@ impl RecordCache {
         slot
     }
 
+    /// The slot the last lookup found, if it still holds `key`.
+    fn last_found_for(&self, key: &[u8]) -> Option<usize> {
+        let at = self.last_found.get();
+        self.slots
+            .try_get(at)
+            .filter(|slot| *slot.key == *key)
+            .map(|_| at)
+    }
+
     /// The slot of `key`, if cached.
     fn slot_of(&self, key: &[u8]) -> Option<usize> {
-        self.index.find(key_index::hash(key), key, &self.slots)
+        if let Some(at) = self.last_found_for(key) {
+            return Some(at);
+        }
+        let found = self.index.find(key_index::hash(key), key, &self.slots);
+        if let Some(at) = found {
+            self.last_found.set(at);
+        }
+        found
     }
 
     /// Indexes the slot `at`, just inserted, whose key hashes to `hash`.

@@ -91,6 +91,11 @@ impl Slots {
         }
     }
 
+    /// The slot at `at`, if occupied (`at` may be any number).
+    pub(super) fn try_get(&self, at: usize) -> Option<&Slot> {
+        self.slots.get(at)?.as_ref()
+    }
+
     pub(super) fn get(&self, at: usize) -> &Slot {
         self.slots[at].as_ref().expect("an occupied slot")
     }
