@@ -133,14 +133,16 @@ impl<K: Data, VA: Data> WindowOutput<K, VA> {
     pub(crate) fn write(
         &mut self,
         cx: &mut TaskContext,
-        key: Windowed<K>,
+        key: &Windowed<K>,
         value: Option<&VA>,
         timestamp: i64,
     ) -> Result<(), StreamsError> {
         self.written = self.written.max(self.expiry.time(&key.window));
-        let flushed = self.store.write(&key, value, timestamp)?;
+        let flushed = self.store.write(key, value, timestamp)?;
         match self.pending.as_mut() {
-            Some(pending) if value.is_some() => pending.hold(cx, &self.store, &self.forward, key),
+            Some(pending) if value.is_some() => {
+                pending.hold(cx, &self.store, &self.forward, key.clone())
+            }
             Some(_) => Ok(()),
             None => forward_flushed(&self.store, &self.forward, cx, flushed),
         }
@@ -150,7 +152,7 @@ impl<K: Data, VA: Data> WindowOutput<K, VA> {
     pub(crate) fn put(
         &mut self,
         cx: &mut TaskContext,
-        key: Windowed<K>,
+        key: &Windowed<K>,
         value: ValueAndTimestamp<VA>,
     ) -> Result<(), StreamsError> {
         self.write(cx, key, Some(&value.value), value.timestamp)

@@ -80,7 +80,7 @@ impl<K: Data + PartialEq, V: Data, VA: Data> WindowLogic<K, V, VA> for SessionLo
         if merged != (Window { start: t, end: t }) {
             for (session, _) in found {
                 let end = session.window.end;
-                out.write(cx, session, None, end)?;
+                out.write(cx, &session, None, end)?;
             }
         }
         let value = (self.add)(&record.key, record.value, merged_value);
@@ -90,7 +90,7 @@ impl<K: Data + PartialEq, V: Data, VA: Data> WindowLogic<K, V, VA> for SessionLo
         };
         out.put(
             cx,
-            key,
+            &key,
             ValueAndTimestamp {
                 value,
                 timestamp: merged.end,

@@ -30,6 +30,14 @@ pub(crate) struct SlidingLogic<K, V, VA> {
 /// A stored window of the record's key: its start and its aggregate.
 type Found<VA> = (i64, ValueAndTimestamp<VA>);
 
+/// The record being aggregated. Its key sits in one window key, whose window each write
+/// sets, so that the record's six to eight windows do not copy the key.
+struct Current<K, V> {
+    key: Windowed<K>,
+    value: V,
+    timestamp: i64,
+}
+
 /// What the windows around a record say about the windows it needs.
 struct Around<VA> {
     /// Starts of every window found.
@@ -76,10 +84,18 @@ impl<K: Data + PartialEq, V: Data, VA: Data> WindowLogic<K, V, VA> for SlidingLo
             cx.metrics.dropped_late += 1;
             return Ok(());
         }
+        let mut current = Current {
+            key: Windowed {
+                key: record.key,
+                window: Window { start: t, end: t },
+            },
+            value: record.value,
+            timestamp: t,
+        };
         if t < d {
-            return self.process_early(out, cx, &record);
+            return self.process_early(out, cx, &mut current);
         }
-        let mut found = self.fetch_around(out, &record.key, t)?;
+        let mut found = self.fetch_around(out, &current.key.key, t)?;
         found.reverse();
         let mut around = Around::default();
         for (start, value) in found {
@@ -91,11 +107,11 @@ impl<K: Data + PartialEq, V: Data, VA: Data> WindowLogic<K, V, VA> for SlidingLo
                 if around.right.is_none() {
                     around.right = Some(value.clone());
                 }
-                self.update(out, cx, &record, start, Some(value))?;
+                self.update(out, cx, &mut current, start, Some(value))?;
             } else if end == t {
                 around.left_exists = true;
                 let latest = value.timestamp;
-                self.update(out, cx, &record, start, Some(value))?;
+                self.update(out, cx, &mut current, start, Some(value))?;
                 if latest < t {
                     around.previous = Some(latest);
                 } else {
@@ -108,7 +124,7 @@ impl<K: Data + PartialEq, V: Data, VA: Data> WindowLogic<K, V, VA> for SlidingLo
                 break;
             }
         }
-        self.create_windows(out, cx, &record, around)
+        self.create_windows(out, cx, &mut current, around)
     }
 }
 
@@ -167,7 +183,7 @@ impl<K: Data + PartialEq, V: Data, VA: Data> SlidingLogic<K, V, VA> {
         &self,
         out: &mut WindowOutput<K, VA>,
         cx: &mut TaskContext,
-        record: &Record<K, V>,
+        current: &mut Current<K, V>,
         start: i64,
         held: Option<ValueAndTimestamp<VA>>,
     ) -> Result<(), StreamsError> {
@@ -178,13 +194,14 @@ impl<K: Data + PartialEq, V: Data, VA: Data> SlidingLogic<K, V, VA> {
         }
         let timestamp = held
             .as_ref()
-            .map_or(record.timestamp, |h| h.timestamp.max(record.timestamp));
-        let value = (self.add)(&record.key, record.value.clone(), held.map(|h| h.value));
-        let key = Windowed {
-            key: record.key.clone(),
-            window: Window { start, end },
-        };
-        out.put(cx, key, ValueAndTimestamp { value, timestamp })
+            .map_or(current.timestamp, |h| h.timestamp.max(current.timestamp));
+        let value = (self.add)(
+            &current.key.key,
+            current.value.clone(),
+            held.map(|h| h.value),
+        );
+        current.key.window = Window { start, end };
+        out.put(cx, &current.key, ValueAndTimestamp { value, timestamp })
     }
 
     /// Creates the windows the record needs that do not exist yet: the right window of the
@@ -194,15 +211,15 @@ impl<K: Data + PartialEq, V: Data, VA: Data> SlidingLogic<K, V, VA> {
         &self,
         out: &mut WindowOutput<K, VA>,
         cx: &mut TaskContext,
-        record: &Record<K, V>,
+        current: &mut Current<K, V>,
         around: Around<VA>,
     ) -> Result<(), StreamsError> {
-        let (t, d) = (record.timestamp, self.windows.difference_ms);
+        let (t, d) = (current.timestamp, self.windows.difference_ms);
         let mut left_exists = around.left_exists;
         if let Some(previous) = around.previous {
             let start = previous + 1;
             if !around.starts.contains(&start) && start.saturating_add(d) >= t {
-                self.update(out, cx, record, start, None)?;
+                self.update(out, cx, current, start, None)?;
                 // The previous record's right window may be this record's left window:
                 // created once (Kafka Streams forwards it a second time, unchanged).
                 left_exists |= start == t - d;
@@ -217,10 +234,10 @@ impl<K: Data + PartialEq, V: Data, VA: Data> SlidingLogic<K, V, VA> {
                 value,
                 timestamp: t,
             });
-            self.update(out, cx, record, t - d, held)?;
+            self.update(out, cx, current, t - d, held)?;
         }
         if !around.right_exists {
-            self.create_right_window(out, cx, record, around.right)?;
+            self.create_right_window(out, cx, current, around.right)?;
         }
         Ok(())
     }
@@ -231,22 +248,19 @@ impl<K: Data + PartialEq, V: Data, VA: Data> SlidingLogic<K, V, VA> {
         &self,
         out: &mut WindowOutput<K, VA>,
         cx: &mut TaskContext,
-        record: &Record<K, V>,
+        current: &mut Current<K, V>,
         right: Option<ValueAndTimestamp<VA>>,
     ) -> Result<(), StreamsError> {
-        let t = record.timestamp;
+        let t = current.timestamp;
         let Some(right) = right.filter(|r| r.timestamp > t) else {
             return Ok(());
         };
         let start = t + 1;
-        let key = Windowed {
-            key: record.key.clone(),
-            window: Window {
-                start,
-                end: start.saturating_add(self.windows.difference_ms),
-            },
+        current.key.window = Window {
+            start,
+            end: start.saturating_add(self.windows.difference_ms),
         };
-        out.put(cx, key, right)
+        out.put(cx, &current.key, right)
     }
 
     /// A record earlier than the time difference after the epoch: its left window would
@@ -256,15 +270,15 @@ impl<K: Data + PartialEq, V: Data, VA: Data> SlidingLogic<K, V, VA> {
         &self,
         out: &mut WindowOutput<K, VA>,
         cx: &mut TaskContext,
-        record: &Record<K, V>,
+        current: &mut Current<K, V>,
     ) -> Result<(), StreamsError> {
-        let t = record.timestamp;
+        let t = current.timestamp;
         let mut combined: Option<ValueAndTimestamp<VA>> = None;
         let mut right: Option<ValueAndTimestamp<VA>> = None;
         let mut right_exists = false;
         let mut previous = None;
         let mut starts = HashSet::new();
-        for (start, value) in self.fetch(out, &record.key, 0, t.saturating_add(1))? {
+        for (start, value) in self.fetch(out, &current.key.key, 0, t.saturating_add(1))? {
             starts.insert(start);
             if start == 0 {
                 if value.timestamp < t {
@@ -273,7 +287,7 @@ impl<K: Data + PartialEq, V: Data, VA: Data> SlidingLogic<K, V, VA> {
                 combined = Some(value);
             } else if start <= t {
                 right = Some(value.clone());
-                self.update(out, cx, record, start, Some(value))?;
+                self.update(out, cx, current, start, Some(value))?;
             } else if start == t + 1 {
                 right_exists = true;
             }
@@ -284,13 +298,13 @@ impl<K: Data + PartialEq, V: Data, VA: Data> SlidingLogic<K, V, VA> {
             right = combined.clone().filter(|c| c.timestamp > t);
         }
         if !right_exists {
-            self.create_right_window(out, cx, record, right)?;
+            self.create_right_window(out, cx, current, right)?;
         }
         if let Some(previous) = previous
             && !starts.contains(&(previous + 1))
         {
-            self.update(out, cx, record, previous + 1, None)?;
+            self.update(out, cx, current, previous + 1, None)?;
         }
-        self.update(out, cx, record, 0, combined)
+        self.update(out, cx, current, 0, combined)
     }
 }

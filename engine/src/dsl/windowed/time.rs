@@ -10,7 +10,7 @@ use crate::error::StreamsError;
 use crate::processor::TaskContext;
 use crate::record::Record;
 use crate::store::ValueAndTimestamp;
-use crate::window::{TimeWindows, Windowed};
+use crate::window::{TimeWindows, Window, Windowed};
 
 /// Kafka Streams' `KStreamWindowAggregate`: each window of the record that has not closed
 /// (stream time has not reached its end + grace) gets the record folded in and is stamped
@@ -33,22 +33,24 @@ impl<K: Data, V: Data, VA: Data> WindowLogic<K, V, VA> for TimeLogic<K, V, VA> {
     ) -> Result<(), StreamsError> {
         let t = record.timestamp;
         let mut windows = self.windows.windows_for(t).peekable();
-        let (mut key, mut value) = (Some(record.key), Some(record.value));
+        let mut value = Some(record.value);
+        // One window key for all the record's windows, its window set for each.
+        let mut key = Windowed {
+            key: record.key,
+            window: Window { start: t, end: t },
+        };
         while let Some(window) = windows.next() {
             if out.is_closed(window.end) {
                 cx.metrics.dropped_late += 1;
                 continue;
             }
-            // The record's last window takes its key and value; earlier ones copies.
+            // The record's last window takes its value; earlier ones copies.
             let last = windows.peek().is_none();
-            let key = Windowed {
-                key: owned(&mut key, last),
-                window,
-            };
+            key.window = window;
             let old = out.store().get_timestamped(&key)?;
             let timestamp = old.as_ref().map_or(t, |o| o.timestamp.max(t));
             let value = (self.add)(&key.key, owned(&mut value, last), old.map(|o| o.value));
-            out.put(cx, key, ValueAndTimestamp { value, timestamp })?;
+            out.put(cx, &key, ValueAndTimestamp { value, timestamp })?;
         }
         Ok(())
     }
