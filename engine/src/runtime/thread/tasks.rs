@@ -259,29 +259,29 @@ impl TaskManager {
     /// partition: the task and input queue of the last one are remembered.
     pub(crate) fn add_polled(&mut self, message: &BorrowedMessage<'_>) -> Result<(), StreamsError> {
         let (topic, partition) = (message.topic(), message.partition());
-        let (id, queue) = match &self.route {
+        let (id, routed) = match &self.route {
             Some(route) if route.partition == partition && *route.topic == *topic => {
-                (route.task, route.queue)
+                (route.task, Some(route.queue))
             }
-            _ => {
-                let Some(id) = self.task_of(topic, partition) else {
-                    return Ok(());
-                };
-                let queue = self
-                    .ensure_task(id)?
-                    .queue_of(topic)
-                    .expect("a task reads the topics its sub-topology reads");
-                self.route = Some(Route {
-                    topic: topic.into(),
-                    partition,
-                    task: id,
-                    queue,
-                });
-                (id, queue)
-            }
+            _ => match self.task_of(topic, partition) {
+                Some(id) => (id, None),
+                None => return Ok(()),
+            },
         };
-        self.ensure_task(id)?
-            .add_borrowed(queue, borrowed_record(message));
+        let task = self.ensure_task(id)?;
+        let queue = routed.unwrap_or_else(|| {
+            task.queue_of(topic)
+                .expect("a task reads the topics its sub-topology reads")
+        });
+        task.add_borrowed(queue, borrowed_record(message));
+        if routed.is_none() {
+            self.route = Some(Route {
+                topic: topic.into(),
+                partition,
+                task: id,
+                queue,
+            });
+        }
         Ok(())
     }
 
