@@ -74,6 +74,23 @@ impl RocksDbKeyValueStore {
         })
     }
 
+    /// Removes every key from `from` up to `to` at once: RocksDB deletes the files that
+    /// hold only such keys and covers the rest with one range deletion, which compaction
+    /// clears. Whole files are dropped up to and including `to`, so pass a `to` that no
+    /// key equals (a window store's segment prefixes: no key is a bare prefix).
+    ///
+    /// # Errors
+    /// When RocksDB fails to delete the files or to write the range deletion.
+    pub fn delete_range(&mut self, from: &[u8], to: &[u8]) -> Result<(), StateError> {
+        let db = &self.reader.db;
+        db.delete_file_in_range(from, to)
+            .map_err(self.failed("delete the files of a range"))?;
+        let mut batch = WriteBatch::default();
+        batch.delete_range(from, to);
+        db.write_opt(batch, &self.write_options)
+            .map_err(self.failed("delete a range"))
+    }
+
     /// The directory the store lives in.
     pub fn path(&self) -> &Path {
         &self.reader.path

@@ -2,25 +2,26 @@
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use super::shared::SharedSegments;
+use crate::InMemoryKeyValueStore;
 use crate::StateError;
 use crate::kv::{KeyValue, KeyValueStore, ReadOnlyKeyValueStore, WriteEntry};
 use crate::rocksdb::MemoryBudget;
 use crate::window::{KeyWindowValue, KeyWindows, WindowValue, split_window_key, window_key};
-use crate::{InMemoryKeyValueStore, RocksDbKeyValueStore};
 
 type SegmentReader = Arc<dyn ReadOnlyKeyValueStore + Send + Sync>;
 type Readers = Arc<RwLock<BTreeMap<i64, SegmentReader>>>;
 
 /// Where segments live.
-enum Backend {
-    /// Each segment a RocksDB instance in `dir/<segment id>`.
-    RocksDb { dir: PathBuf, budget: MemoryBudget },
+enum Segments {
+    /// Every segment in one RocksDB database, under its id as a key prefix.
+    RocksDb(SharedSegments),
     /// Each segment a map in memory.
-    InMemory,
+    InMemory(BTreeMap<i64, InMemoryKeyValueStore>),
 }
 
 /// A window store of time segments (see [the module](crate::window)).
@@ -30,10 +31,9 @@ enum Backend {
 /// windows.
 pub struct SegmentedWindowStore {
     name: String,
-    backend: Backend,
     retention_ms: i64,
     segment_interval_ms: i64,
-    segments: BTreeMap<i64, Box<dyn KeyValueStore + Send>>,
+    segments: Segments,
     readers: Readers,
     /// The largest time the store has observed (stream time), shared with readers.
     observed: Arc<AtomicI64>,
@@ -50,6 +50,8 @@ pub struct WindowReader {
     retention_ms: i64,
     segment_interval_ms: i64,
     readers: Readers,
+    /// The database of every segment, when they share one.
+    whole: Option<SegmentReader>,
     observed: Arc<AtomicI64>,
 }
 
@@ -58,11 +60,12 @@ fn checked_interval(retention_ms: i64, segment_interval_ms: i64) -> (i64, i64) {
 }
 
 impl SegmentedWindowStore {
-    /// Opens (or creates) the RocksDB window store `name` under `dir`, reopening the
-    /// segments already there.
+    /// Opens (or creates) the RocksDB window store `name`, one database in `dir` holding
+    /// every segment, and finds the segments already there. A store an earlier version
+    /// wrote as a database per segment (in subdirectories of `dir`) is moved into it.
     ///
     /// # Errors
-    /// When the directory cannot be read or a segment cannot be opened.
+    /// When the directory cannot be read or created, or RocksDB cannot open or read it.
     pub fn rocksdb(
         name: &str,
         dir: &Path,
@@ -70,30 +73,21 @@ impl SegmentedWindowStore {
         retention_ms: i64,
         segment_interval_ms: i64,
     ) -> Result<Self, StateError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StateError::io("create the window store directory", dir, e))?;
+        let shared = SharedSegments::open(name, dir, budget)?;
+        let readers: BTreeMap<i64, SegmentReader> = shared
+            .ids()
+            .iter()
+            .map(|&id| (id, shared.reader(id)))
+            .collect();
+        let newest = shared.ids().last().copied();
         let mut store = Self::new(
             name,
-            Backend::RocksDb {
-                dir: dir.to_owned(),
-                budget: budget.clone(),
-            },
+            Segments::RocksDb(shared),
             retention_ms,
             segment_interval_ms,
         );
-        let entries =
-            std::fs::read_dir(dir).map_err(|e| StateError::io("list the segments of", dir, e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| StateError::io("list the segments of", dir, e))?;
-            if let Some(id) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<i64>().ok())
-            {
-                store.segment(id)?;
-            }
-        }
-        if let Some(&newest) = store.segments.keys().next_back() {
+        store.readers = Arc::new(RwLock::new(readers));
+        if let Some(newest) = newest {
             store.reopened_until = (newest + 1)
                 .saturating_mul(store.segment_interval_ms)
                 .saturating_sub(1);
@@ -103,18 +97,22 @@ impl SegmentedWindowStore {
 
     /// An in-memory window store `name` (rebuilt from its changelog after a restart).
     pub fn in_memory(name: &str, retention_ms: i64, segment_interval_ms: i64) -> Self {
-        Self::new(name, Backend::InMemory, retention_ms, segment_interval_ms)
+        Self::new(
+            name,
+            Segments::InMemory(BTreeMap::new()),
+            retention_ms,
+            segment_interval_ms,
+        )
     }
 
-    fn new(name: &str, backend: Backend, retention_ms: i64, segment_interval_ms: i64) -> Self {
+    fn new(name: &str, segments: Segments, retention_ms: i64, segment_interval_ms: i64) -> Self {
         let (retention_ms, segment_interval_ms) =
             checked_interval(retention_ms, segment_interval_ms);
         Self {
             name: name.to_owned(),
-            backend,
             retention_ms,
             segment_interval_ms,
-            segments: BTreeMap::new(),
+            segments,
             readers: Arc::default(),
             observed: Arc::new(AtomicI64::new(i64::MIN)),
             reopened_until: i64::MIN,
@@ -133,12 +131,15 @@ impl SegmentedWindowStore {
 
     /// How many segments exist now.
     pub fn segment_count(&self) -> usize {
-        self.segments.len()
+        match &self.segments {
+            Segments::RocksDb(shared) => shared.ids().len(),
+            Segments::InMemory(maps) => maps.len(),
+        }
     }
 
     /// Whether the data survives a restart on local disk.
     pub fn persistent(&self) -> bool {
-        matches!(self.backend, Backend::RocksDb { .. })
+        matches!(self.segments, Segments::RocksDb(_))
     }
 
     /// A handle other threads may fetch through.
@@ -148,28 +149,33 @@ impl SegmentedWindowStore {
             retention_ms: self.retention_ms,
             segment_interval_ms: self.segment_interval_ms,
             readers: self.readers.clone(),
+            whole: match &self.segments {
+                Segments::RocksDb(shared) => Some(shared.whole()),
+                Segments::InMemory(_) => None,
+            },
             observed: self.observed.clone(),
         }
     }
 
-    fn segment(&mut self, id: i64) -> Result<&mut Box<dyn KeyValueStore + Send>, StateError> {
-        if !self.segments.contains_key(&id) {
-            let name = format!("{}.{id}", self.name);
-            let store: Box<dyn KeyValueStore + Send> = match &self.backend {
-                Backend::RocksDb { dir, budget } => Box::new(RocksDbKeyValueStore::open(
-                    &name,
-                    &dir.join(id.to_string()),
-                    budget,
-                )?),
-                Backend::InMemory => Box::new(InMemoryKeyValueStore::new(&name)),
-            };
-            self.readers
-                .write()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(id, store.read_only_handle());
-            self.segments.insert(id, store);
-        }
-        Ok(self.segments.get_mut(&id).expect("inserted above"))
+    /// Makes segment `id` known to readers (and, in memory, creates its map).
+    fn add_segment(&mut self, id: i64) {
+        let reader = match &mut self.segments {
+            Segments::RocksDb(shared) if shared.ids().contains(&id) => return,
+            Segments::RocksDb(shared) => shared.reader(id),
+            Segments::InMemory(maps) => {
+                if maps.contains_key(&id) {
+                    return;
+                }
+                let map = InMemoryKeyValueStore::new(&format!("{}.{id}", self.name));
+                let reader = map.read_only_handle();
+                maps.insert(id, map);
+                reader
+            }
+        };
+        self.readers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, reader);
     }
 
     /// The value under window key `composite` (record key, then window start): one read of
@@ -191,12 +197,13 @@ impl SegmentedWindowStore {
         {
             return Ok(None);
         }
-        match self
-            .segments
-            .get(&start.div_euclid(self.segment_interval_ms))
-        {
-            Some(segment) => segment.get(composite),
-            None => Ok(None),
+        let id = start.div_euclid(self.segment_interval_ms);
+        match &self.segments {
+            Segments::RocksDb(shared) => shared.get(id, composite),
+            Segments::InMemory(maps) => match maps.get(&id) {
+                Some(map) => map.get(composite),
+                None => Ok(None),
+            },
         }
     }
 
@@ -223,7 +230,7 @@ impl SegmentedWindowStore {
     /// had already expired or their keys are too short to hold a window start.
     ///
     /// # Errors
-    /// When a segment cannot be opened or written, or an expired one removed.
+    /// When a segment cannot be written, or an expired one removed.
     pub fn put_all(&mut self, entries: &[WriteEntry<'_>]) -> Result<usize, StateError> {
         let starts = entries
             .iter()
@@ -243,8 +250,16 @@ impl SegmentedWindowStore {
                 _ => dropped += 1,
             }
         }
-        for (id, batch) in by_segment {
-            self.segment(id)?.put_all(&batch)?;
+        for &id in by_segment.keys() {
+            self.add_segment(id);
+        }
+        match &mut self.segments {
+            Segments::RocksDb(shared) => shared.put_all(&by_segment)?,
+            Segments::InMemory(maps) => {
+                for (id, batch) in &by_segment {
+                    maps.get_mut(id).expect("added above").put_all(batch)?;
+                }
+            }
         }
         Ok(dropped)
     }
@@ -262,37 +277,39 @@ impl SegmentedWindowStore {
     /// lies entirely before the retention period.
     ///
     /// # Errors
-    /// When an expired segment's directory cannot be removed.
+    /// When RocksDB fails to delete the expired segments.
     pub fn observe(&mut self, time: i64) -> Result<(), StateError> {
         self.observed.fetch_max(time, Ordering::AcqRel);
         let oldest = self.oldest_kept();
-        let expired: Vec<i64> = self
-            .segments
-            .keys()
-            .copied()
-            .take_while(|id| (id + 1).saturating_mul(self.segment_interval_ms) <= oldest)
-            .collect();
-        for id in expired {
-            self.readers
-                .write()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&id);
-            drop(self.segments.remove(&id));
-            if let Backend::RocksDb { dir, .. } = &self.backend {
-                let path = dir.join(id.to_string());
-                std::fs::remove_dir_all(&path)
-                    .map_err(|e| StateError::io("remove the expired segment", &path, e))?;
-            }
+        let expired = |id: &i64| (id + 1).saturating_mul(self.segment_interval_ms) <= oldest;
+        let last_expired = match &self.segments {
+            Segments::RocksDb(shared) => shared.ids().iter().copied().take_while(expired).last(),
+            Segments::InMemory(maps) => maps.keys().copied().take_while(expired).last(),
+        };
+        let Some(last_expired) = last_expired else {
+            return Ok(());
+        };
+        let kept_from = last_expired + 1;
+        {
+            let mut readers = self.readers.write().unwrap_or_else(|p| p.into_inner());
+            *readers = readers.split_off(&kept_from);
+        }
+        match &mut self.segments {
+            Segments::RocksDb(shared) => shared.drop_before(kept_from)?,
+            Segments::InMemory(maps) => *maps = maps.split_off(&kept_from),
         }
         Ok(())
     }
 
-    /// Flushes every segment (on commit).
+    /// Flushes the segments' memtables (on commit).
     ///
     /// # Errors
-    /// When a segment fails to flush.
+    /// When RocksDB fails to flush.
     pub fn flush(&mut self) -> Result<(), StateError> {
-        self.segments.values_mut().try_for_each(|s| s.flush())
+        match &mut self.segments {
+            Segments::RocksDb(shared) => shared.flush(),
+            Segments::InMemory(_) => Ok(()),
+        }
     }
 }
 
@@ -384,6 +401,9 @@ impl WindowReader {
 
     /// An estimate of the windows held, over all segments.
     pub(crate) fn approximate_entries(&self) -> Result<u64, StateError> {
+        if let Some(whole) = &self.whole {
+            return whole.approximate_num_entries();
+        }
         let segments: Vec<SegmentReader> = self
             .readers
             .read()
@@ -470,6 +490,7 @@ impl WindowReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::RocksDbKeyValueStore;
 
     /// One write in the tests: record key, window start, value (`None` deletes).
     type Write<'a> = (&'a [u8], i64, Option<&'a [u8]>);
@@ -579,10 +600,40 @@ mod tests {
             store.observe(260).unwrap();
             assert_eq!(store.segment_count(), 1);
             if persistent {
-                let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-                assert_eq!(left.len(), 1, "expired segment directories are removed");
+                drop((store, reader));
+                let budget = MemoryBudget::new(8 << 20);
+                let store =
+                    SegmentedWindowStore::rocksdb("w", dir.path(), &budget, 100, 50).unwrap();
+                assert_eq!(store.segment_count(), 1, "expired segments are deleted");
+                assert_eq!(
+                    store.get(&window_key(b"k", 170)).unwrap(),
+                    Some(b"new".to_vec())
+                );
             }
         }
+    }
+
+    /// A store an earlier version wrote, a RocksDB database per segment in a subdirectory
+    /// named by its id, is moved into the one database when opened.
+    #[test]
+    fn segments_in_databases_of_their_own_are_moved_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let budget = MemoryBudget::new(8 << 20);
+        for (id, start, value) in [(1, 150, b"a"), (4, 420, b"b")] {
+            let mut segment =
+                RocksDbKeyValueStore::open("w", &dir.path().join(id.to_string()), &budget).unwrap();
+            segment.put(&window_key(b"k", start), value).unwrap();
+            segment.flush().unwrap();
+        }
+        let store = SegmentedWindowStore::rocksdb("w", dir.path(), &budget, 1000, 100).unwrap();
+        assert_eq!(store.segment_count(), 2);
+        let reader = store.reader();
+        assert_eq!(reader.fetch(b"k", 150).unwrap(), Some(b"a".to_vec()));
+        assert_eq!(reader.fetch_range(b"k", 0, 500).unwrap().len(), 2);
+        assert!(
+            !dir.path().join("1").exists() && !dir.path().join("4").exists(),
+            "the old segments' directories are removed"
+        );
     }
 
     #[test]
