@@ -5,3 +5,4 @@ mod store;
 
 pub use budget::MemoryBudget;
 pub use store::RocksDbKeyValueStore;
+pub(crate) use store::RocksDbReader;

@@ -91,6 +91,12 @@ impl RocksDbKeyValueStore {
             .map_err(self.failed("delete a range"))
     }
 
+    /// The read side, for readers within this crate that need more than the
+    /// [`ReadOnlyKeyValueStore`] interface.
+    pub(crate) fn reader(&self) -> Arc<RocksDbReader> {
+        self.reader.clone()
+    }
+
     /// The directory the store lives in.
     pub fn path(&self) -> &Path {
         &self.reader.path
@@ -106,6 +112,32 @@ impl RocksDbKeyValueStore {
 }
 
 impl RocksDbReader {
+    /// Reads the entries of each `[from, to)` range in turn through one iterator, passing
+    /// each to `each`: for several small reads (one key's windows in consecutive segments)
+    /// cheaper than an iterator per range.
+    ///
+    /// # Errors
+    /// When RocksDB fails to read.
+    pub(crate) fn read_ranges(
+        &self,
+        ranges: &[(Vec<u8>, Vec<u8>)],
+        each: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> Result<(), StateError> {
+        let mut iter = self.db.raw_iterator();
+        for (from, to) in ranges {
+            iter.seek(from);
+            while let Some((key, value)) = iter.item() {
+                if key >= to.as_slice() {
+                    break;
+                }
+                each(key, value);
+                iter.next();
+            }
+            iter.status().map_err(self.failed("iterate"))?;
+        }
+        Ok(())
+    }
+
     fn failed(&self, operation: &'static str) -> impl FnOnce(rocksdb::Error) -> StateError + '_ {
         move |source| StateError::RocksDb {
             store: self.name.clone(),

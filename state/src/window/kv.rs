@@ -165,7 +165,23 @@ mod tests {
     /// are left out, and session keys (segmented by their end) come back in key order.
     #[test]
     fn key_windows_keep_only_the_key_and_its_times() {
-        let mut store = WindowKeyValueStore::new(SegmentedWindowStore::in_memory("w", 1000, 10));
+        let dir = tempfile::tempdir().unwrap();
+        let budget = crate::MemoryBudget::new(8 << 20);
+        let open = |name: &str| {
+            let rocksdb =
+                SegmentedWindowStore::rocksdb(name, &dir.path().join(name), &budget, 1000, 10);
+            [
+                SegmentedWindowStore::in_memory(name, 1000, 10),
+                rocksdb.unwrap(),
+            ]
+        };
+        for (store, sessions) in open("w").into_iter().zip(open("s")) {
+            key_windows_of_each_store(store, sessions);
+        }
+    }
+
+    fn key_windows_of_each_store(store: SegmentedWindowStore, sessions: SegmentedWindowStore) {
+        let mut store = WindowKeyValueStore::new(store);
         let keys = [
             window_key(b"a", 5),
             window_key(b"a", 25),
@@ -195,7 +211,7 @@ mod tests {
         assert_eq!(keys_found(&plain, &query), found);
 
         // Sessions: key, start, end; the segment time is the end.
-        let mut sessions = WindowKeyValueStore::new(SegmentedWindowStore::in_memory("s", 1000, 10));
+        let mut sessions = WindowKeyValueStore::new(sessions);
         let session = |start: i64, end: i64| window_key(&window_key(b"a", start), end);
         let (early_long, late_short) = (session(0, 50), session(40, 45));
         sessions

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use super::shared::SharedSegments;
+use super::shared::{SharedReader, SharedSegments};
 use crate::InMemoryKeyValueStore;
 use crate::StateError;
 use crate::kv::{KeyValue, KeyValueStore, ReadOnlyKeyValueStore, WriteEntry};
@@ -51,7 +51,7 @@ pub struct WindowReader {
     segment_interval_ms: i64,
     readers: Readers,
     /// The database of every segment, when they share one.
-    whole: Option<SegmentReader>,
+    whole: Option<SharedReader>,
     observed: Arc<AtomicI64>,
 }
 
@@ -340,6 +340,20 @@ impl WindowReader {
             .collect()
     }
 
+    /// The ids of the segments that hold times from `from` to `to`.
+    fn segment_ids_between(&self, from: i64, to: i64) -> Vec<i64> {
+        let (low, high) = (
+            from.div_euclid(self.segment_interval_ms),
+            to.div_euclid(self.segment_interval_ms),
+        );
+        self.readers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .range(low..=high)
+            .map(|(&id, _)| id)
+            .collect()
+    }
+
     /// `[from, to]` clipped to the retention period; `None` when nothing of it is kept.
     fn kept(&self, from: i64, to: i64) -> Option<(i64, i64)> {
         let oldest = oldest_kept(self.observed.load(Ordering::Acquire), self.retention_ms);
@@ -388,8 +402,12 @@ impl WindowReader {
             ..*query
         };
         let mut found = Vec::new();
-        for segment in self.segments_between(from, to) {
-            found.extend(segment.key_windows(&query)?);
+        if let Some(whole) = &self.whole {
+            found = whole.key_windows(&self.segment_ids_between(from, to), &query)?;
+        } else {
+            for segment in self.segments_between(from, to) {
+                found.extend(segment.key_windows(&query)?);
+            }
         }
         // Segments follow each other in time; keys whose time is not their last part (a
         // session's start precedes its end) may then be out of key order.

@@ -16,9 +16,8 @@ use std::sync::Arc;
 
 use crate::StateError;
 use crate::kv::{KeyValue, KeyValueStore, KvIter, ReadOnlyKeyValueStore, WriteEntry};
-use crate::rocksdb::MemoryBudget;
-use crate::rocksdb::RocksDbKeyValueStore;
-use crate::window_key::{split_window_key, window_key};
+use crate::rocksdb::{MemoryBudget, RocksDbKeyValueStore, RocksDbReader};
+use crate::window_key::{KeyWindows, split_window_key, window_key};
 
 /// How many entries of an earlier version's segment are moved per write batch.
 const MOVE_BATCH: usize = 10_000;
@@ -66,9 +65,11 @@ impl SharedSegments {
         })
     }
 
-    /// A reader of the whole database (for its size).
-    pub(super) fn whole(&self) -> Arc<dyn ReadOnlyKeyValueStore + Send + Sync> {
-        self.db.read_only_handle()
+    /// A reader of the whole database, for reads across segments.
+    pub(super) fn whole(&self) -> SharedReader {
+        SharedReader {
+            db: self.db.reader(),
+        }
     }
 
     /// The value of window key `composite` in segment `id`.
@@ -190,6 +191,45 @@ fn write_moved(
     db.put_all(&batch)?;
     moving.clear();
     Ok(())
+}
+
+/// The read side of [`SharedSegments`] as a whole.
+#[derive(Clone)]
+pub(super) struct SharedReader {
+    db: Arc<RocksDbReader>,
+}
+
+impl SharedReader {
+    /// The entries of one record key's windows (see [`KeyWindows`]) in segments `ids`
+    /// (ascending), read through one iterator, with the window keys as the segments hold
+    /// them.
+    pub(super) fn key_windows(
+        &self,
+        ids: &[i64],
+        query: &KeyWindows<'_>,
+    ) -> Result<Vec<KeyValue>, StateError> {
+        let ranges: Vec<(Vec<u8>, Vec<u8>)> = ids
+            .iter()
+            .map(|&id| {
+                let mut to = prefixed(id, query.to);
+                to.push(0);
+                (prefixed(id, query.from), to)
+            })
+            .collect();
+        let mut found = Vec::new();
+        self.db.read_ranges(&ranges, &mut |key, value| {
+            let key = &key[8..];
+            if query.matches(key) {
+                found.push((key.to_vec(), value.to_vec()));
+            }
+        })?;
+        Ok(found)
+    }
+
+    /// An estimate of the entries of every segment.
+    pub(super) fn approximate_num_entries(&self) -> Result<u64, StateError> {
+        self.db.approximate_num_entries()
+    }
 }
 
 /// One segment of a shared database, read through its prefix: keys come back without it.
