@@ -132,7 +132,16 @@ mod tests {
 
     #[test]
     fn window_keys_read_and_write_through_the_key_value_interface() {
-        let mut store = WindowKeyValueStore::new(SegmentedWindowStore::in_memory("w", 100, 10));
+        let dir = tempfile::tempdir().unwrap();
+        let budget = crate::MemoryBudget::new(8 << 20);
+        let rocksdb = SegmentedWindowStore::rocksdb("w", dir.path(), &budget, 100, 10).unwrap();
+        for store in [SegmentedWindowStore::in_memory("w", 100, 10), rocksdb] {
+            read_and_write_through_the_key_value_interface(store);
+        }
+    }
+
+    fn read_and_write_through_the_key_value_interface(store: SegmentedWindowStore) {
+        let mut store = WindowKeyValueStore::new(store);
         let (a5, a25, b5) = (
             window_key(b"a", 5),
             window_key(b"a", 25),

@@ -22,6 +22,9 @@ use crate::window_key::{KeyWindows, split_window_key, window_key};
 /// How many entries of an earlier version's segment are moved per write batch.
 const MOVE_BATCH: usize = 10_000;
 
+/// How long a segment's key prefix is.
+const PREFIX_LEN: usize = 8;
+
 /// The key prefix of segment `id`: eight bytes ordered as the ids are.
 fn prefix(id: i64) -> Vec<u8> {
     window_key(&[], id)
@@ -61,7 +64,7 @@ impl SharedSegments {
     pub(super) fn reader(&self, id: i64) -> Arc<dyn ReadOnlyKeyValueStore + Send + Sync> {
         Arc::new(SegmentReader {
             db: self.db.read_only_handle(),
-            prefix: prefix(id),
+            id,
         })
     }
 
@@ -122,7 +125,7 @@ fn stored_ids(db: &RocksDbKeyValueStore) -> Result<BTreeSet<i64>, StateError> {
             return Ok(ids);
         };
         let (key, _) = entry?;
-        let Some((_, id)) = key.get(..8).and_then(split_window_key) else {
+        let Some((_, id)) = key.get(..PREFIX_LEN).and_then(split_window_key) else {
             return Ok(ids);
         };
         ids.insert(id);
@@ -218,7 +221,7 @@ impl SharedReader {
             .collect();
         let mut found = Vec::new();
         self.db.read_ranges(&ranges, &mut |key, value| {
-            let key = &key[8..];
+            let key = &key[PREFIX_LEN..];
             if query.matches(key) {
                 found.push((key.to_vec(), value.to_vec()));
             }
@@ -235,16 +238,7 @@ impl SharedReader {
 /// One segment of a shared database, read through its prefix: keys come back without it.
 struct SegmentReader {
     db: Arc<dyn ReadOnlyKeyValueStore + Send + Sync>,
-    prefix: Vec<u8>,
-}
-
-impl SegmentReader {
-    fn prefixed(&self, key: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.prefix.len() + key.len());
-        out.extend_from_slice(&self.prefix);
-        out.extend_from_slice(key);
-        out
-    }
+    id: i64,
 }
 
 impl ReadOnlyKeyValueStore for SegmentReader {
@@ -253,24 +247,21 @@ impl ReadOnlyKeyValueStore for SegmentReader {
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
-        self.db.get(&self.prefixed(key))
+        self.db.get(&prefixed(self.id, key))
     }
 
     fn range(&self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Result<KvIter<'_>, StateError> {
         let from = match from {
-            Bound::Included(k) => Bound::Included(self.prefixed(k)),
-            Bound::Excluded(k) => Bound::Excluded(self.prefixed(k)),
-            Bound::Unbounded => Bound::Included(self.prefix.clone()),
+            Bound::Unbounded => Bound::Included(prefix(self.id)),
+            from => from.map(|k| prefixed(self.id, k)),
         };
         let to = match to {
-            Bound::Included(k) => Bound::Included(self.prefixed(k)),
-            Bound::Excluded(k) => Bound::Excluded(self.prefixed(k)),
-            Bound::Unbounded => match crate::kv::prefix_successor(&self.prefix) {
-                Some(end) => Bound::Excluded(end),
+            Bound::Unbounded => match self.id.checked_add(1) {
+                Some(next) => Bound::Excluded(prefix(next)),
                 None => Bound::Unbounded,
             },
+            to => to.map(|k| prefixed(self.id, k)),
         };
-        let skip = self.prefix.len();
         let entries = self
             .db
             .range(
@@ -279,7 +270,7 @@ impl ReadOnlyKeyValueStore for SegmentReader {
             )?
             .map(move |entry| {
                 entry.map(|(mut key, value)| {
-                    key.drain(..skip);
+                    key.drain(..PREFIX_LEN);
                     (key, value)
                 })
             });
