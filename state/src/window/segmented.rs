@@ -327,7 +327,8 @@ impl WindowReader {
         &self.name
     }
 
-    fn segments_between(&self, from: i64, to: i64) -> Vec<SegmentReader> {
+    /// The segments that hold times from `from` to `to`, with their ids, in time order.
+    fn segments_between(&self, from: i64, to: i64) -> Vec<(i64, SegmentReader)> {
         let (low, high) = (
             from.div_euclid(self.segment_interval_ms),
             to.div_euclid(self.segment_interval_ms),
@@ -336,21 +337,7 @@ impl WindowReader {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .range(low..=high)
-            .map(|(_, r)| r.clone())
-            .collect()
-    }
-
-    /// The ids of the segments that hold times from `from` to `to`.
-    fn segment_ids_between(&self, from: i64, to: i64) -> Vec<i64> {
-        let (low, high) = (
-            from.div_euclid(self.segment_interval_ms),
-            to.div_euclid(self.segment_interval_ms),
-        );
-        self.readers
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .range(low..=high)
-            .map(|(&id, _)| id)
+            .map(|(&id, r)| (id, r.clone()))
             .collect()
     }
 
@@ -403,9 +390,14 @@ impl WindowReader {
         };
         let mut found = Vec::new();
         if let Some(whole) = &self.whole {
-            found = whole.key_windows(&self.segment_ids_between(from, to), &query)?;
+            let ids: Vec<i64> = self
+                .segments_between(from, to)
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect();
+            found = whole.key_windows(&ids, &query)?;
         } else {
-            for segment in self.segments_between(from, to) {
+            for (_, segment) in self.segments_between(from, to) {
                 found.extend(segment.key_windows(&query)?);
             }
         }
@@ -467,7 +459,7 @@ impl WindowReader {
         };
         let (low, high) = (window_key(key, from), window_key(key, to));
         let mut found = Vec::new();
-        for segment in self.segments_between(from, to) {
+        for (_, segment) in self.segments_between(from, to) {
             for entry in segment.range(Bound::Included(&low), Bound::Included(&high))? {
                 let (composite, value) = entry?;
                 // A longer key that starts with `key` can sort inside the range: skip it.
@@ -490,7 +482,7 @@ impl WindowReader {
             return Ok(Vec::new());
         };
         let mut found = Vec::new();
-        for segment in self.segments_between(from, to) {
+        for (_, segment) in self.segments_between(from, to) {
             for entry in segment.all()? {
                 let (composite, value) = entry?;
                 if let Some((key, start)) = split_window_key(&composite)
