@@ -17,7 +17,7 @@ use std::sync::Arc;
 use crate::StateError;
 use crate::kv::{KeyValue, KeyValueStore, KvIter, ReadOnlyKeyValueStore, WriteEntry};
 use crate::rocksdb::{MemoryBudget, RocksDbKeyValueStore, RocksDbReader};
-use crate::window_key::{KeyWindows, split_window_key, window_key};
+use crate::window_key::{KeyWindows, push_window_time, split_window_key, window_key};
 
 /// How many entries of an earlier version's segment are moved per write batch.
 const MOVE_BATCH: usize = 10_000;
@@ -25,14 +25,16 @@ const MOVE_BATCH: usize = 10_000;
 /// How long a segment's key prefix is.
 const PREFIX_LEN: usize = 8;
 
-/// The key prefix of segment `id`: eight bytes ordered as the ids are.
+/// The key prefix of segment `id`: eight bytes ordered as the ids are (written as a window
+/// key writes a time).
 fn prefix(id: i64) -> Vec<u8> {
     window_key(&[], id)
 }
 
 /// `key` behind segment `id`'s prefix.
 fn prefixed(id: i64, key: &[u8]) -> Vec<u8> {
-    let mut out = prefix(id);
+    let mut out = Vec::with_capacity(PREFIX_LEN + key.len());
+    push_window_time(&mut out, id);
     out.extend_from_slice(key);
     out
 }
@@ -88,16 +90,24 @@ impl SharedSegments {
         &mut self,
         by_segment: &BTreeMap<i64, Vec<WriteEntry<'_>>>,
     ) -> Result<(), StateError> {
+        // Every prefixed key in one buffer, cut into the batch's keys afterwards.
         let mut keys = Vec::new();
-        let mut values = Vec::new();
+        let mut ends = Vec::new();
         for (&id, entries) in by_segment {
             self.ids.insert(id);
-            for &(key, value) in entries {
-                keys.push(prefixed(id, key));
-                values.push(value);
+            for &(key, _) in entries {
+                push_window_time(&mut keys, id);
+                keys.extend_from_slice(key);
+                ends.push(keys.len());
             }
         }
-        let batch: Vec<WriteEntry<'_>> = keys.iter().map(Vec::as_slice).zip(values).collect();
+        let starts = std::iter::once(0).chain(ends.iter().copied());
+        let values = by_segment.values().flatten().map(|&(_, value)| value);
+        let batch: Vec<WriteEntry<'_>> = starts
+            .zip(&ends)
+            .map(|(start, &end)| &keys[start..end])
+            .zip(values)
+            .collect();
         self.db.put_all(&batch)
     }
 
