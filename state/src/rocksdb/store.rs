@@ -81,7 +81,7 @@ impl RocksDbKeyValueStore {
     ///
     /// # Errors
     /// When RocksDB fails to delete the files or to write the range deletion.
-    pub fn delete_range(&mut self, from: &[u8], to: &[u8]) -> Result<(), StateError> {
+    pub(crate) fn delete_range(&mut self, from: &[u8], to: &[u8]) -> Result<(), StateError> {
         let db = &self.reader.db;
         db.delete_file_in_range(from, to)
             .map_err(self.failed("delete the files of a range"))?;
