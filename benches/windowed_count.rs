@@ -5,7 +5,9 @@
 //! earlier records), and into sessions with a 1-minute inactivity gap (each record extends
 //! its user's session: the old session is read, removed and the merged one written). Each
 //! runs through a task with RocksDB, record cache and change logging (into a sink that
-//! discards), one commit per batch of 100k records spaced 1 ms apart.
+//! discards), one commit per batch of 100k records spaced 1 ms apart. No commit writes a
+//! checkpoint unless `TRIBUTARY_BENCH_CHECKPOINT=1`; then every commit does (see
+//! `common::Discard`).
 
 mod common;
 

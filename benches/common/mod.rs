@@ -3,6 +3,8 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use tributary::engine::internals::{
@@ -13,6 +15,11 @@ use tributary::state::{ChangelogSink, DiscardingChangelog};
 use tributary::{StreamsConfig, StreamsError, Topology};
 
 /// Accepts and drops every record, as a producer with an infinitely fast broker would.
+///
+/// It reports no changelog ends, so no commit writes a checkpoint (nor flushes RocksDB's
+/// memtables for one). With `TRIBUTARY_BENCH_CHECKPOINT=1` it reports them 100,000 records
+/// further on at each ask, so that every commit flushes the task's stores and writes a
+/// checkpoint, as a running task does once 10,000 changelog records have accumulated.
 pub struct Discard;
 
 impl RecordCollector for Discard {
@@ -24,7 +31,11 @@ impl RecordCollector for Discard {
         Ok(())
     }
     fn end_offset(&self, _: &str, _: i32) -> Option<i64> {
-        None
+        static CHECKPOINTS: OnceLock<bool> = OnceLock::new();
+        static END: AtomicI64 = AtomicI64::new(0);
+        let checkpoints = *CHECKPOINTS
+            .get_or_init(|| std::env::var("TRIBUTARY_BENCH_CHECKPOINT").is_ok_and(|v| v == "1"));
+        checkpoints.then(|| END.fetch_add(100_000, Ordering::Relaxed))
     }
     fn changelog_sink(&self) -> Box<dyn ChangelogSink> {
         Box::new(DiscardingChangelog)
