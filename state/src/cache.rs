@@ -140,10 +140,9 @@ impl RecordCache {
     /// the next read skips the store — only when `key` is not cached yet and the entry fits
     /// the budget without evicting anything. Returns whether the cache holds `key` now.
     pub fn remember(&mut self, key: &[u8], value: Option<&[u8]>, timestamp: i64) -> bool {
-        let hash = key_index::hash(key);
-        if self.index.find(hash, key, &self.slots).is_some() {
+        let Err(hash) = self.lookup(key) else {
             return true;
-        }
+        };
         let entry = CacheEntry {
             value: value.map(<[u8]>::to_vec),
             old: None,
@@ -174,15 +173,8 @@ impl RecordCache {
         timestamp: i64,
         old: impl FnOnce() -> Result<Option<Vec<u8>>, E>,
     ) -> Result<bool, E> {
-        let (found, hash) = match self.last_found_for(key) {
-            Some(at) => (Some(at), None),
-            None => {
-                let hash = key_index::hash(key);
-                (self.index.find(hash, key, &self.slots), Some(hash))
-            }
-        };
-        match found {
-            Some(at) => {
+        match self.lookup(key) {
+            Ok(at) => {
                 let slot = self.slots.get_mut(at);
                 let before = charge(key, &slot.entry);
                 if !slot.dirty {
@@ -212,7 +204,7 @@ impl RecordCache {
                     self.dirty += 1;
                 }
             }
-            None => {
+            Err(hash) => {
                 let old = old()?;
                 let entry = CacheEntry {
                     value: value.map(<[u8]>::to_vec),
@@ -222,8 +214,6 @@ impl RecordCache {
                 };
                 self.bytes += charge(key, &entry);
                 let at = self.slots.insert(Slot::new(key.into(), entry, true));
-                // Not found: the key was hashed for the index's probe.
-                let hash = hash.unwrap_or_else(|| key_index::hash(key));
                 self.index_insert(hash, at);
                 self.dirty += 1;
             }
@@ -326,14 +316,20 @@ impl RecordCache {
 
     /// The slot of `key`, if cached.
     fn slot_of(&self, key: &[u8]) -> Option<usize> {
+        self.lookup(key).ok()
+    }
+
+    /// The slot of `key` (remembered for the next lookup), or — when `key` is not cached —
+    /// its hash, to index the slot it is then given. The key is hashed only when the slot
+    /// of the last lookup holds another key.
+    fn lookup(&self, key: &[u8]) -> Result<usize, u64> {
         if let Some(at) = self.last_found_for(key) {
-            return Some(at);
+            return Ok(at);
         }
-        let found = self.index.find(key_index::hash(key), key, &self.slots);
-        if let Some(at) = found {
-            self.last_found.set(at);
-        }
-        found
+        let hash = key_index::hash(key);
+        let at = self.index.find(hash, key, &self.slots).ok_or(hash)?;
+        self.last_found.set(at);
+        Ok(at)
     }
 
     /// Indexes the slot `at`, just inserted, whose key hashes to `hash`.
